@@ -1,0 +1,124 @@
+"""Trainer throughput against a minimal hand-written PyTorch loop, and the cost of MLflow tracking.
+
+    python benchmarks/trainer_bench.py            # both parts
+    python benchmarks/trainer_bench.py --part trainer
+
+Part 1 (trainer): samples/second of `optflow.training.fit` and of a hand-written loop doing the same work
+(same model, data, batch size, optimiser, one thread, a validation pass per epoch), best of several repeats.
+Part 2 (tracking): seconds per trial of a small digits study with MLflow tracking on and off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from optflow.config import DataConfig, ModelConfig, TrainingConfig
+from optflow.data import load_dataset
+from optflow.training import fit, new_model
+
+CASES = {
+    "digits MLP 64-128-10, batch 64": (DataConfig(name="digits"), 30),
+    "synthetic 100k x 100, batch 64": (
+        DataConfig(name="classification", n_samples=125_000, n_features=100, n_classes=10, val_fraction=0.2),
+        2,
+    ),
+}
+
+
+def hand_written(model, data, epochs: int, batch: int, lr: float) -> None:
+    """The loop a careful user writes by hand: shuffle, slice, step; a validation pass per epoch."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(0)
+    n = data.x_train.shape[0]
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(n, generator=generator)
+        x_all, y_all = data.x_train[order], data.y_train[order]
+        for start in range(0, n, batch):
+            loss = F.cross_entropy(model(x_all[start : start + batch]), y_all[start : start + batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            F.cross_entropy(model(data.x_val), data.y_val).item()
+
+
+def best_of(repeats: int, run) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def trainer_part(repeats: int) -> None:
+    torch.set_num_threads(1)
+    print(f"{'case':34} {'hand-written':>14} {'optflow':>14} {'ratio':>7}")
+    for name, (data_config, epochs) in CASES.items():
+        data = load_dataset(data_config)
+        config = TrainingConfig(epochs=epochs, batch_size=64, optimizer="sgd", lr=0.05)
+        model_config = ModelConfig(kind="mlp", hidden=(128,))
+        samples = data.x_train.shape[0] * epochs
+
+        def ours(config=config, data=data, model_config=model_config):
+            for _ in fit(new_model(model_config, config, data), data, config):
+                pass
+
+        def theirs(config=config, data=data, model_config=model_config, epochs=epochs):
+            hand_written(new_model(model_config, config, data), data, epochs, 64, 0.05)
+
+        ours(), theirs()  # warm-up
+        t_theirs, t_ours = best_of(repeats, theirs), best_of(repeats, ours)
+        print(f"{name:34} {samples / t_theirs:>10,.0f} s/s {samples / t_ours:>10,.0f} s/s {t_theirs / t_ours:>6.2f}x")
+
+
+def tracking_part(n_trials: int, repeats: int) -> None:
+    import os
+    import tempfile
+
+    from optflow.config import load_config
+    from optflow.study import run_study
+
+    per_trial = {}
+    for tracking in (False, True, False, True) * repeats:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.chdir(tmp)
+            config = load_config(
+                None,
+                {
+                    "study.n_trials": n_trials,
+                    "study.sampler": "random",
+                    "study.storage": f"sqlite:///{tmp}/o.db",
+                    "study.log_models": "none",
+                },
+            )
+            uri = f"sqlite:///{tmp}/mlflow.db" if tracking else None
+            start = time.perf_counter()
+            result = run_study(config, tracking_uri=uri, tracking=tracking, quiet=True, measure=True)
+            per_trial.setdefault(tracking, []).append(result.seconds_per_trial)
+            del start
+    off, on = statistics.median(per_trial[False]), statistics.median(per_trial[True])
+    print(f"30-epoch digits trial: tracking off {off * 1000:.0f} ms, on {on * 1000:.0f} ms, ratio {on / off:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["trainer", "tracking", "all"], default="all")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=20)
+    args = parser.parse_args()
+    if args.part in ("trainer", "all"):
+        trainer_part(args.repeats)
+    if args.part in ("tracking", "all"):
+        tracking_part(args.trials, max(1, args.repeats // 2))
+
+
+if __name__ == "__main__":
+    main()

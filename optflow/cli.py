@@ -1,0 +1,147 @@
+"""`optflow tune | train`: the command line (also `python -m optflow` and the MLproject entry points)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from optflow.config import Config, load_config, parse_override
+from optflow.errors import UsageError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# Flags that override one config field each. Empty strings mean "keep the config's value", which is how the
+# MLproject passes parameters a user did not set.
+FIELD_FLAGS = {
+    "--sampler": "study.sampler",
+    "--n-trials": "study.n_trials",
+    "--study-name": "study.name",
+    "--storage": "study.storage",
+    "--seed": "study.seed",
+    "--metric": "study.metric",
+    "--pruner": "study.pruner",
+    "--log-models": "study.log_models",
+    "--experiment": "study.experiment",
+    "--data": "data.name",
+    "--epochs": "training.epochs",
+}
+STORAGE_ENV = "OPTFLOW_STORAGE"  # the way to pass a storage URL with a password: never through -P or argv
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line and exit status 2, like every other usage error."""
+        self.exit(EXIT_USAGE, f"optflow: error: {message}\n")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="", help="YAML config file (see configs/)")
+    for flag, field in FIELD_FLAGS.items():
+        parser.add_argument(flag, default="", metavar="VALUE", help=f"override {field}")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override any config field, e.g. --set training.lr=0.1 (repeatable)",
+    )
+    parser.add_argument("--tracking-uri", default="", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
+    parser.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    parser.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="optflow", description="Hyperparameter search for PyTorch models with Optuna and MLflow.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    tune = commands.add_parser("tune", help="run or resume a study")
+    _add_common(tune)
+    train = commands.add_parser("train", help="one training run with the config's fixed params")
+    _add_common(train)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The config file with flag, environment and --set overrides applied (flags win over the environment)."""
+    overrides: dict[str, Any] = {}
+    env_storage = os.environ.get(STORAGE_ENV, "")
+    if env_storage:
+        overrides["study.storage"] = env_storage
+    for flag, field in FIELD_FLAGS.items():
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value != "":
+            overrides[field] = parse_override(f"{field}={value}")[1]
+    for assignment in args.set:
+        key, value = parse_override(assignment)
+        overrides[key] = value
+    return load_config(args.config or None, overrides)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _tune(args: argparse.Namespace, config: Config) -> int:
+    from optflow.study import run_study
+
+    result = run_study(
+        config,
+        tracking_uri=args.tracking_uri or None,
+        tracking_enabled=not args.no_tracking,
+        quiet=args.quiet,
+    )
+    best = "none" if result.best_value is None else f"{result.best_value:.6g}"
+    print(
+        f"study {result.study_name}: {result.n_complete} complete of {result.n_trials} trials; "
+        f"best {config.study.metric} = {best}"
+    )
+    if result.best_params:
+        print("best params: " + ", ".join(f"{k}={v}" for k, v in result.best_params.items()))
+    if result.study_run_id:
+        print(f"MLflow study run {result.study_run_id} at {result.tracking_uri}")
+    return 0
+
+
+def _train(args: argparse.Namespace, config: Config) -> int:
+    from optflow.train_run import run_training
+
+    def progress(record) -> None:
+        if not args.quiet:
+            extra = "  ".join(f"{k}={v:.4g}" for k, v in record.metrics().items())
+            print(f"epoch {record.epoch:3d}  {extra}")
+
+    result = run_training(
+        config, tracking_uri=args.tracking_uri or None, tracking_enabled=not args.no_tracking, progress=progress
+    )
+    if result.fail_reason:
+        print(f"optflow: training failed: {result.fail_reason}", file=sys.stderr)
+        return 1
+    print(
+        f"best {config.study.metric} = {result.value:.6g} after {len(result.records)} epochs"
+        + (f"; MLflow run {result.run_id}" if result.run_id else "")
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="optflow: %(levelname)s: %(message)s")
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM ends runs like Ctrl-C: KILLED, never RUNNING
+    try:
+        config = config_from_args(args)
+        return {"tune": _tune, "train": _train}[args.command](args, config)
+    except UsageError as error:
+        print(f"optflow: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("optflow: interrupted; the current trial was ended as KILLED", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""The one exception users see: bad input, reported as a single line and exit status 2."""
+
+from __future__ import annotations
+
+
+class UsageError(ValueError):
+    """Bad input from the user (config, CLI, data). The CLI prints the message alone and exits 2."""

@@ -1,0 +1,49 @@
+"""Figures: a trial's loss curves and the study's summary plots (PNG through matplotlib, no browser needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; also safe off the main thread and without a display
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from optflow.records import EpochRecord  # noqa: E402
+
+
+def loss_curve(records: Sequence[EpochRecord], title: str) -> Figure:
+    """Train and validation loss per epoch, with the validation accuracy or RMSE on a second axis."""
+    figure = Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
+    axis = figure.add_subplot()
+    epochs = [r.epoch for r in records]
+    axis.plot(epochs, [r.train_loss for r in records], label="train_loss", color="tab:blue")
+    axis.plot(epochs, [r.val_loss for r in records], label="val_loss", color="tab:orange")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("loss")
+    if records and all(r.train_loss > 0 and r.val_loss > 0 for r in records):
+        axis.set_yscale("log")
+    axis.set_title(title)
+    extra = "val_accuracy" if records and records[0].val_accuracy is not None else "val_rmse"
+    if records:
+        twin = axis.twinx()
+        twin.plot(epochs, [getattr(r, extra) for r in records], label=extra, color="tab:green", linestyle="--")
+        twin.set_ylabel(extra)
+        lines = axis.get_lines() + twin.get_lines()
+        axis.legend(lines, [line.get_label() for line in lines], loc="upper right")
+    return figure
+
+
+def loss_curves_overlay(curves: dict[str, Sequence[EpochRecord]], title: str) -> Figure:
+    """Validation loss per epoch of several trials on one axis (the best trials of a study)."""
+    figure = Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
+    axis = figure.add_subplot()
+    for label, records in curves.items():
+        axis.plot([r.epoch for r in records], [r.val_loss for r in records], label=label)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("val_loss")
+    axis.set_title(title)
+    if curves:
+        axis.legend(loc="upper right", fontsize="small")
+    return figure

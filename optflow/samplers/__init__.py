@@ -1,0 +1,35 @@
+"""Samplers and pruners by name. Each factory takes (seed, search params) and returns an Optuna object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import optuna
+
+from optflow.config import SearchParam
+from optflow.space import grid_points
+
+SamplerFactory = Callable[[int, Sequence[SearchParam]], optuna.samplers.BaseSampler]
+
+SAMPLERS: dict[str, SamplerFactory] = {
+    # Every worker must build the grid sampler with the same seed: it maps trial numbers to grid points.
+    "grid": lambda seed, search: optuna.samplers.GridSampler(grid_points(search), seed=seed),
+    "random": lambda seed, search: optuna.samplers.RandomSampler(seed=seed),
+    "tpe": lambda seed, search: optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True),
+}
+
+PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
+    "none": optuna.pruners.NopPruner,
+    # Wait for 5 finished trials and 5 epochs before comparing: early epochs of SGD are noisy.
+    "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
+}
+
+
+def make_sampler(name: str, seed: int, search: Sequence[SearchParam]) -> optuna.samplers.BaseSampler:
+    """The named sampler, seeded."""
+    return SAMPLERS[name](seed, search)
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    """The named pruner."""
+    return PRUNERS[name]()

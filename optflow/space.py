@@ -1,0 +1,79 @@
+"""Search space: config `search` entries -> Optuna distributions, per-trial suggestions and grid points."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from optflow.config import SEARCHABLE, Config, SearchParam
+
+
+def distribution(param: SearchParam) -> BaseDistribution:
+    """The Optuna distribution of one searched field."""
+    if param.type == "categorical":
+        return CategoricalDistribution(param.choices)
+    if param.type == "int":
+        return IntDistribution(int(param.low), int(param.high), log=param.log, step=int(param.step or 1))
+    return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
+
+
+def _active(param: SearchParam, values: Mapping[str, Any]) -> bool:
+    return all(values[name] in allowed for name, allowed in param.when)
+
+
+def fixed_values(config: Config) -> dict[str, Any]:
+    """The config's own value of every searchable field, what a trial uses when a field is not sampled."""
+    return {name: getattr(getattr(config, section), name) for name, section in SEARCHABLE.items()}
+
+
+def suggest(trial: optuna.Trial, config: Config) -> dict[str, Any]:
+    """Sample the trial's params in declaration order; a conditional param is sampled only when active."""
+    values = fixed_values(config)
+    sampled: dict[str, Any] = {}
+    for param in config.search:
+        if not _active(param, values):
+            continue
+        value = _suggest_one(trial, param)
+        sampled[param.name] = values[param.name] = value
+    return sampled
+
+
+def _suggest_one(trial: optuna.Trial, param: SearchParam) -> Any:
+    if param.type == "categorical":
+        return trial.suggest_categorical(param.name, param.choices)
+    if param.type == "int":
+        step = int(param.step or 1)
+        return trial.suggest_int(param.name, int(param.low), int(param.high), step=step, log=param.log)
+    return trial.suggest_float(param.name, param.low, param.high, step=param.step, log=param.log)
+
+
+def grid_points(search: Sequence[SearchParam]) -> dict[str, list[Any]]:
+    """The values the grid sampler visits for each field: `grid`, the choices, or `n_points` spaced values."""
+    points: dict[str, list[Any]] = {}
+    for param in search:
+        if param.grid:
+            points[param.name] = list(param.grid)
+        elif param.type == "categorical":
+            points[param.name] = list(param.choices)
+        else:
+            space = np.geomspace if param.log else np.linspace
+            values = space(param.low, param.high, param.n_points)
+            if param.type == "int":
+                points[param.name] = sorted({int(round(v)) for v in values})
+            else:
+                points[param.name] = [float(v) for v in values]
+    return points
+
+
+def grid_size(search: Sequence[SearchParam]) -> int:
+    """Number of points of the full grid."""
+    return int(np.prod([len(v) for v in grid_points(search).values()], dtype=np.int64)) if search else 1

@@ -1,0 +1,410 @@
+"""The study: storage, sampler, pruner, the objective that joins trainer and tracking, budget and resume."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+import sqlalchemy
+import torch
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+from optflow import tracking
+from optflow.background import Background
+from optflow.config import (
+    Config,
+    flat_params,
+    resolve_direction,
+    resolved_config,
+    run_params,
+    training_params,
+)
+from optflow.data import Dataset, load_dataset
+from optflow.errors import UsageError
+from optflow.records import EpochRecord, best_value
+from optflow.samplers import make_pruner, make_sampler
+from optflow.space import grid_size, suggest
+from optflow.summary import study_summary_files
+from optflow.training import TrainingDiverged, fit, new_model
+from optflow.urls import mask_password
+
+logger = logging.getLogger("optflow")
+
+# Optuna heartbeat: a worker silent for GRACE seconds is taken as dead and its trial failed (and retried).
+HEARTBEAT_SECONDS = int(os.environ.get("OPTFLOW_HEARTBEAT_SECONDS", "10"))
+GRACE_SECONDS = int(os.environ.get("OPTFLOW_GRACE_SECONDS", str(3 * HEARTBEAT_SECONDS)))
+MAX_RETRIES = 2  # a trial whose worker died is run again at most this many times
+FAIL_REASON_ATTR = "fail_reason"  # user attr set on trials that failed by themselves (divergence, errors)
+INPUT_EXAMPLE_ROWS = 5
+
+
+# ------------------------------------------------------------------------------------------------ storage
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna RDB storage with heartbeats; SQLite gets WAL journaling (commits ~3x cheaper, readers unblocked)."""
+    is_sqlite = url.startswith("sqlite")
+    engine_kwargs = {"connect_args": {"timeout": 60}} if is_sqlite else {"pool_pre_ping": True}
+    try:
+        storage = optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=GRACE_SECONDS,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(MAX_RETRIES),
+        )
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError, ValueError) as error:
+        raise UsageError(
+            f"study.storage must be a database URL such as sqlite:///optuna.db or "
+            f"postgresql://user@host/db; got {mask_password(url)!r} ({type(error).__name__})"
+        ) from None
+    except sqlalchemy.exc.OperationalError as error:
+        reason = str(error.orig).splitlines()[0] if error.orig else "cannot connect"
+        raise UsageError(f"study.storage {mask_password(url)!r} cannot be opened: {mask_password(reason)}") from None
+    if is_sqlite:
+
+        @sqlalchemy.event.listens_for(storage.engine, "connect")
+        def _wal(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        storage.engine.dispose()  # connections made before the listener reconnect with it
+    return storage
+
+
+def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    """Create the study or load it (resume); refuses a stored study whose direction differs."""
+    direction = resolve_direction(config.study)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=config.study.name,
+        sampler=make_sampler(config.study.sampler, config.study.seed, config.search),
+        pruner=make_pruner(config.study.pruner),
+        direction=direction,
+        load_if_exists=True,
+    )
+    stored = study.direction.name.lower()
+    if stored != direction:
+        raise UsageError(
+            f"study.direction must match the stored study {config.study.name!r} ({stored}); got {direction}"
+        )
+    return study
+
+
+def budget(config: Config) -> int:
+    """Trials the study runs in all: n_trials, or the grid size for the grid sampler if smaller."""
+    if config.study.sampler == "grid":
+        return min(config.study.n_trials, grid_size(config.search))
+    return config.study.n_trials
+
+
+def trials_used(study: optuna.Study) -> int:
+    """Trials that count against the budget: finished ones, running ones, and not those lost to a dead worker.
+
+    A trial failed by the heartbeat (its worker died) carries no fail-reason attr and is retried instead.
+    """
+    counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    return sum(
+        1
+        for trial in study.get_trials(deepcopy=False)
+        if trial.state in counted or (trial.state == TrialState.FAIL and FAIL_REASON_ATTR in trial.user_attrs)
+    )
+
+
+# ---------------------------------------------------------------------------------------------- objective
+
+
+@dataclass
+class BestModel:
+    """The best model this worker trained, kept to log once at the end (`log_models: best`)."""
+
+    value: float
+    trial_number: int
+    run: Future
+    model: bytes
+
+
+@dataclass
+class Objective:
+    """Runs one trial: sample params, train, report epochs to Optuna, hand the results to tracking."""
+
+    config: Config
+    data: Dataset
+    background: Background | None
+    study_run: tracking.StudyRun | None
+    on_trial_end: Callable[[FrozenTrial | optuna.Trial, str, float | None, list[EpochRecord]], None]
+    best_model: BestModel | None = None
+    study_best: float | None = None
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def maximize(self) -> bool:
+        return resolve_direction(self.config.study) == "maximize"
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        started = time.perf_counter()
+        started_ms = int(time.time() * 1000)
+        sampled = suggest(trial, self.config)
+        model_config, training_config = training_params(self.config, sampled)
+        run = self._start_run(trial, sampled, model_config, training_config)
+        metric = self.config.study.metric
+        prunes = self.config.study.pruner != "none"
+        records: list[EpochRecord] = []
+        state, run_status, reason, value = "FAIL", None, "", None
+        model = new_model(model_config, training_config, self.data)
+        try:
+            for record in fit(model, self.data, training_config, metric, self.maximize):
+                records.append(record)
+                trial.report(record.metrics()[metric], record.epoch)
+                if run is not None and record.epoch == 0 and run.done():
+                    self._link(trial, run)  # early, so a crashed trial can be found from Optuna
+                if prunes and trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned at epoch {record.epoch} by the {self.config.study.pruner} pruner")
+            value = best_value(records, metric, self.maximize)
+            state = "COMPLETE"
+            return value
+        except optuna.TrialPruned as error:
+            state, reason = "PRUNED", str(error)
+            raise
+        except TrainingDiverged as error:
+            reason = f"diverged: {error}"
+            trial.set_user_attr(FAIL_REASON_ATTR, reason)
+            raise
+        except KeyboardInterrupt:
+            reason, run_status = "interrupted (Ctrl-C or SIGTERM)", "KILLED"
+            raise
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}"
+            trial.set_user_attr(FAIL_REASON_ATTR, reason)
+            raise
+        finally:
+            self.seconds.append(time.perf_counter() - started)
+            if run is not None:
+                self._link(trial, run)
+                self._finish_run(
+                    trial,
+                    run,
+                    state,
+                    run_status,
+                    reason,
+                    value,
+                    records,
+                    model,
+                    model_config,
+                    training_config,
+                    started_ms,
+                )
+            self.on_trial_end(trial, state, value, records)
+
+    def _start_run(self, trial: optuna.Trial, sampled: dict, model_config, training_config) -> Future | None:
+        if self.background is None or self.study_run is None:
+            return None
+        params = run_params(model_config, training_config)
+        tags = {
+            "optuna.study_name": self.config.study.name,
+            "optuna.trial_number": str(trial.number),
+            "optflow.searched": ",".join(sampled),
+        }
+        return self.background.submit(
+            tracking.start_trial_run, self.study_run, f"trial-{trial.number:04d}", params, tags
+        )
+
+    def _link(self, trial: optuna.Trial, run: Future) -> None:
+        if "mlflow_run_id" in trial.user_attrs:
+            return
+        trial.set_user_attr("mlflow_run_id", run.result())
+        trial.set_user_attr("mlflow_experiment_id", self.study_run.experiment_id)
+
+    def _finish_run(
+        self, trial, run, state, run_status, reason, value, records, model, model_config, training_config, started_ms
+    ) -> None:
+        final = {"epochs_run": len(records), "train_seconds": records[-1].seconds if records else 0.0}
+        if state == "COMPLETE" and records:
+            final["best_val_loss"] = min(r.val_loss for r in records)
+        better = value is not None and (
+            self.study_best is None or (value > self.study_best if self.maximize else value < self.study_best)
+        )
+        if better:
+            self.study_best = value
+        model_bytes = serialize_model(model) if state == "COMPLETE" and self.config.study.log_models != "none" else None
+        if better and model_bytes is not None and self.config.study.log_models == "best":
+            self.best_model = BestModel(value, trial.number, run, model_bytes)
+        resolved = resolved_config(self.config, model_config, training_config)
+        outcome = tracking.TrialOutcome(
+            number=trial.number,
+            state=state,
+            run_status=run_status,
+            records=records,
+            final_metrics=final,
+            config_yaml=yaml.safe_dump(resolved, sort_keys=False),
+            started_ms=started_ms,
+            fail_reason=reason,
+            study_best=self.study_best if state == "COMPLETE" else None,
+            model=model_bytes if self.config.study.log_models == "all" else None,
+            input_example=self.input_example,
+        )
+        self.background.submit(tracking.finish_trial_run, self.study_run, run.result(), outcome)
+
+    @property
+    def input_example(self) -> Any:
+        return self.data.x_val[:INPUT_EXAMPLE_ROWS].cpu().numpy()
+
+
+def serialize_model(model: torch.nn.Module) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(model.cpu(), buffer)
+    return buffer.getvalue()
+
+
+# -------------------------------------------------------------------------------------------------- study
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What a finished session of a study gives back to its caller."""
+
+    study_name: str
+    n_trials: int
+    n_complete: int
+    best_value: float | None
+    best_params: dict[str, Any]
+    study_run_id: str | None
+    tracking_uri: str | None
+    seconds_per_trial: float
+
+
+def _dashboard_note(config: Config, storage_url: str) -> str:
+    return (
+        f"optflow study **{config.study.name}** ({config.study.sampler} sampler, "
+        f"{config.study.n_trials} trials, {resolve_direction(config.study)} `{config.study.metric}`).\n\n"
+        f"Each trial is a child run. Inspect the Optuna side with "
+        f"`optuna-dashboard {mask_password(storage_url)}`."
+    )
+
+
+def _print_trial(trial, state: str, value: float | None, records: list[EpochRecord], study_best) -> None:
+    shown = f"{value:.4f}" if value is not None and math.isfinite(value) else "-"
+    best = f"{study_best:.4f}" if study_best is not None else "-"
+    params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    print(f"trial {trial.number:4d} {state:8s} value={shown:>8s} best={best:>8s} epochs={len(records):3d}  {params}")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def run_study(
+    config: Config,
+    *,
+    tracking_uri: str | None = None,
+    tracking_enabled: bool = True,
+    inline_tracking: bool = False,
+    quiet: bool = False,
+) -> StudyResult:
+    """Run (or resume) the study to its budget, logging every trial to MLflow and Optuna.
+
+    All input is validated (config, data, storage) before any MLflow run or Optuna trial is created.
+    """
+    background = Background(inline=inline_tracking) if tracking_enabled else None
+    warm = None
+    if background is not None:
+        import mlflow
+
+        tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        warm = background.submit(tracking.warm_up, tracking_uri)
+    status = "FAILED"
+    study_run = None
+    try:
+        data = load_dataset(config.data)
+        storage = open_storage(config.study.storage)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study = open_study(config, storage)
+        if background is not None:
+            warm.result()
+            study_run = background.submit(
+                tracking.open_study_run,
+                tracking_uri,
+                study_name=config.study.name,
+                experiment_name=config.study.experiment or config.study.name,
+                existing_run_id=study.user_attrs.get("mlflow_parent_run_id"),
+                launcher_run_id=os.environ.get("MLFLOW_RUN_ID"),
+                tags={
+                    "optflow.study_name": config.study.name,
+                    "optflow.sampler": config.study.sampler,
+                    "optflow.storage": mask_password(config.study.storage),
+                },
+                params={
+                    k: mask_password(v)
+                    for section in ("study", "data", "model", "training")
+                    for k, v in flat_params(section, getattr(config, section)).items()
+                },
+                note=_dashboard_note(config, config.study.storage),
+            ).result()
+            study.set_user_attr("mlflow_parent_run_id", study_run.run_id)
+            study.set_user_attr("mlflow_experiment_id", study_run.experiment_id)
+            study.set_user_attr("mlflow_tracking_uri", mask_password(tracking_uri))
+
+        def on_trial_end(trial, state, value, records) -> None:
+            if not quiet:
+                _print_trial(trial, state, value, records, objective.study_best)
+
+        objective = Objective(config, data, background, study_run, on_trial_end)
+        completed = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        if completed:
+            objective.study_best = max(completed) if objective.maximize else min(completed)
+        total = budget(config)
+        while trials_used(study) < total:
+            study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
+        if background is not None:
+            _log_best_model(study, objective, background)
+            background.submit(tracking.log_study_artifacts, study_run, study_summary_files(study, config))
+        status = "FINISHED"
+        return _result(study, config, study_run, tracking_uri, objective)
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        if background is not None:
+            if study_run is not None:
+                background.submit(tracking.close_study_run, study_run, status)
+            background.close()
+
+
+def _log_best_model(study: optuna.Study, objective: Objective, background: Background) -> None:
+    best = objective.best_model
+    if best is None:
+        return
+    if study.best_trial.number != best.trial_number:
+        return  # another worker holds the study's best model and logs it
+    background.submit(
+        tracking.log_model, objective.study_run.tracking_uri, best.run.result(), best.model, objective.input_example
+    )
+
+
+def _result(study, config, study_run, tracking_uri, objective) -> StudyResult:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    best = study.best_trial if complete else None
+    return StudyResult(
+        study_name=config.study.name,
+        n_trials=len(study.get_trials(deepcopy=False)),
+        n_complete=len(complete),
+        best_value=best.value if best else None,
+        best_params=dict(best.params) if best else {},
+        study_run_id=study_run.run_id if study_run else None,
+        tracking_uri=mask_password(tracking_uri) if tracking_uri else None,
+        seconds_per_trial=sum(objective.seconds) / max(1, len(objective.seconds)),
+    )

@@ -1,0 +1,75 @@
+"""Study summary files for the study run: trials table, search space, best config, history plots."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import warnings
+from typing import Any
+
+import optuna
+import yaml
+from optuna.trial import TrialState
+
+from optflow.config import Config, resolved_config, training_params
+from optflow.space import distribution
+
+logger = logging.getLogger("optflow")
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def study_summary_files(study: optuna.Study, config: Config) -> dict[str, bytes | str]:
+    """Artifact path -> content for the study run (DESIGN.md contract)."""
+    files: dict[str, bytes | str] = {}
+    frame = study.trials_dataframe(attrs=("number", "value", "params", "state", "duration", "user_attrs"))
+    files["study/trials.csv"] = frame.to_csv(index=False)
+    space = {p.name: optuna.distributions.distribution_to_json(distribution(p)) for p in config.search}
+    files["study/search_space.json"] = json.dumps({k: json.loads(v) for k, v in space.items()}, indent=2)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if complete:
+        best = study.best_trial
+        resolved = resolved_config(config, *training_params(config, best.params))
+        header = f"# best trial {best.number} of study {config.study.name}: {config.study.metric} = {best.value}\n"
+        files["study/best_config.yaml"] = header + yaml.safe_dump(resolved, sort_keys=False)
+        files.update(_plots(study))
+    return files
+
+
+def _plots(study: optuna.Study) -> dict[str, bytes | str]:
+    files: dict[str, bytes | str] = {}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optuna.visualization import matplotlib as mpl
+    from optuna.visualization import (
+        plot_optimization_history,
+        plot_parallel_coordinate,
+        plot_param_importances,
+    )
+
+    plots = {
+        "optimization_history": (plot_optimization_history, mpl.plot_optimization_history),
+        "param_importances": (plot_param_importances, mpl.plot_param_importances),
+        "parallel_coordinate": (plot_parallel_coordinate, None),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, (interactive, static) in plots.items():
+            try:
+                files[f"plots/{name}.html"] = interactive(study).to_html(include_plotlyjs="cdn")
+                if static is not None:
+                    axes = static(study)
+                    figure = axes.figure if hasattr(axes, "figure") else axes[0].figure
+                    files[f"plots/{name}.png"] = _png(figure)
+                    import matplotlib.pyplot as plt
+
+                    plt.close(figure)
+            except (ValueError, RuntimeError, ZeroDivisionError) as error:  # e.g. importances need 2+ trials
+                logger.info("skipped plot %s: %s", name, error)
+    return files
