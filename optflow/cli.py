@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from optflow.config import Config, load_config, parse_override
 from optflow.errors import UsageError
+from optflow.urls import secrets_in
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -49,7 +50,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="SECTION.FIELD=VALUE",
-        help="override any config field, e.g. --set training.lr=0.1 (repeatable)",
+        help="override any config field, e.g. --set training.lr=0.1 (repeatable; several may share one value, "
+        "separated by spaces)",
     )
     parser.add_argument("--tracking-uri", default="", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
     parser.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
@@ -76,9 +78,15 @@ def config_from_args(args: argparse.Namespace) -> Config:
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value != "":
             overrides[field] = parse_override(f"{field}={value}")[1]
-    for assignment in args.set:
-        key, value = parse_override(assignment)
-        overrides[key] = value
+    if secrets_in(args.storage) and os.environ.get("MLFLOW_RUN_ID"):
+        raise UsageError(
+            "--storage must not carry a password under `mlflow run` (MLflow logs -P values as params); "
+            f"put the URL in {STORAGE_ENV} or use PGPASSWORD, and rotate the exposed password"
+        )
+    for assignments in args.set:
+        for assignment in assignments.split():  # MLproject passes several as one space-separated value
+            key, value = parse_override(assignment)
+            overrides[key] = value
     return load_config(args.config or None, overrides)
 
 

@@ -56,13 +56,15 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     is_sqlite = url.startswith("sqlite")
     engine_kwargs = {"connect_args": {"timeout": 60}} if is_sqlite else {"pool_pre_ping": True}
     try:
-        storage = optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(MAX_RETRIES),
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat API, stable in use
+            storage = optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(MAX_RETRIES),
+            )
     except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError, ValueError) as error:
         raise UsageError(
             f"study.storage must be a database URL such as sqlite:///optuna.db or "
@@ -317,22 +319,20 @@ def run_study(
 
     All input is validated (config, data, storage) before any MLflow run or Optuna trial is created.
     """
+    data = load_dataset(config.data)  # bad data fails here, before anything is created
+    storage = open_storage(config.study.storage)
     background = Background(inline=inline_tracking) if tracking_enabled else None
     warm = None
     if background is not None:
         import mlflow
 
         tracking_uri = tracking_uri or mlflow.get_tracking_uri()
-        warm = background.submit(tracking.warm_up, tracking_uri)
+        warm = background.submit(tracking.warm_up)  # the process imports MLflow while the study opens
     status = "FAILED"
     study_run = None
     try:
-        data = load_dataset(config.data)
-        storage = open_storage(config.study.storage)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study = open_study(config, storage)
+        study = open_study(config, storage)
         if background is not None:
             warm.result()
             study_run = background.submit(

@@ -9,6 +9,7 @@ active-run stack, so children link to their parent from any thread or process.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import tempfile
 import time
@@ -39,10 +40,8 @@ def client(tracking_uri: str) -> MlflowClient:
     return _clients[tracking_uri]
 
 
-def warm_up(tracking_uri: str) -> str:
-    """Import MLflow and open the store ahead of the first trial (the tracking process starts cold)."""
-    client(tracking_uri).search_experiments(max_results=1)
-    return tracking_uri
+def warm_up() -> None:
+    """Nothing: submitting it makes the cold tracking process import this module (and MLflow) early."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +198,8 @@ def log_model(tracking_uri: str, run_id: str, model_bytes: bytes, input_example:
     with torch.no_grad():
         output = module(torch.as_tensor(input_example)).numpy()
     mlflow.set_tracking_uri(tracking_uri)
+    # Pickle is what loads back through pyfunc for any nn.Module; MLflow warns about it on every call.
+    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
     with mlflow.start_run(run_id=run_id):
         mlflow.pytorch.log_model(
             module,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import optuna
@@ -15,8 +16,16 @@ SAMPLERS: dict[str, SamplerFactory] = {
     # Every worker must build the grid sampler with the same seed: it maps trial numbers to grid points.
     "grid": lambda seed, search: optuna.samplers.GridSampler(grid_points(search), seed=seed),
     "random": lambda seed, search: optuna.samplers.RandomSampler(seed=seed),
-    "tpe": lambda seed, search: optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True),
+    "tpe": lambda seed, search: _tpe(seed),
 }
+
+
+def _tpe(seed: int) -> optuna.samplers.TPESampler:
+    """Multivariate TPE with groups: models parameter interactions and copes with conditional params."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # flags stable since Optuna 2.2
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+
 
 PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
     "none": optuna.pruners.NopPruner,

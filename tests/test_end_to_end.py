@@ -1,0 +1,116 @@
+"""The real command: `mlflow run . --env-manager local` leaves one study run, N trial runs and N trials."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+N_TRIALS = 4
+EPOCHS = 3
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def mlflow_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
+    env.pop("MLFLOW_RUN_ID", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # the venv's python and mlflow
+    command = [
+        shutil.which("mlflow", path=env["PATH"]),
+        "run",
+        str(ROOT),
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "e2e",
+        "-P",
+        f"n_trials={N_TRIALS}",
+        "-P",
+        f"epochs={EPOCHS}",
+        "-P",
+        "sampler=random",
+        "-P",
+        f"storage=sqlite:///{tmp}/optuna.db",
+        "-P",
+        "study_name=e2e-study",
+        "-P",
+        "log_models=best",
+    ]
+    result = subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tmp, result
+
+
+def test_one_study_run_and_n_trial_runs(mlflow_run):
+    tmp, _ = mlflow_run
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    experiment = client.get_experiment_by_name("e2e")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == N_TRIALS
+    parent = parents[0]
+    assert parent.info.run_name == "e2e-study" and parent.info.status == "FINISHED"
+    assert parent.data.tags["optflow.sampler"] == "random"
+    assert parent.data.tags["optflow.storage"] == f"sqlite:///{tmp}/optuna.db"
+    assert parent.data.params["training.epochs"] == str(EPOCHS)
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert sorted(c.info.run_name for c in children) == [f"trial-{i:04d}" for i in range(N_TRIALS)]
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "study")}
+    assert {"study/trials.csv", "study/search_space.json", "study/best_config.yaml"} <= artifacts
+    assert len(client.get_metric_history(parent.info.run_id, "best_value")) == N_TRIALS
+
+
+def test_trial_runs_follow_the_contract(mlflow_run):
+    tmp, _ = mlflow_run
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    experiment = client.get_experiment_by_name("e2e")
+    children = client.search_runs([experiment.experiment_id], "tags.optuna.trial_number != ''")
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["optuna.study_name"] == "e2e-study"
+        assert run.data.tags["optuna.trial_state"] == "COMPLETE"
+        for param in ("lr", "optimizer", "schedule", "l2", "dropout", "epochs", "batch_size"):
+            assert param in run.data.params
+        epochs_run = int(run.data.metrics["epochs_run"])
+        assert 1 <= epochs_run <= EPOCHS
+        for metric in ("train_loss", "val_loss", "val_accuracy", "lr"):
+            history = client.get_metric_history(run.info.run_id, metric)
+            assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(epochs_run))
+        assert {"best_val_loss", "train_seconds"} <= set(run.data.metrics)
+        assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "loss_curve.png"}
+
+
+def test_optuna_study_links_to_the_runs(mlflow_run):
+    tmp, _ = mlflow_run
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    study = optuna.load_study(study_name="e2e-study", storage=f"sqlite:///{tmp}/optuna.db")
+    assert len(study.trials) == N_TRIALS
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    parent_id = study.user_attrs["mlflow_parent_run_id"]
+    for trial in study.trials:
+        run = client.get_run(trial.user_attrs["mlflow_run_id"])
+        assert run.data.tags["mlflow.parentRunId"] == parent_id
+        assert run.data.tags["optuna.trial_number"] == str(trial.number)
+        assert trial.user_attrs["mlflow_experiment_id"] == run.info.experiment_id
+        assert float(run.data.params["lr"]) == pytest.approx(trial.params["lr"])
+        assert len(trial.intermediate_values) == int(run.data.metrics["epochs_run"])
+
+
+def test_best_model_is_logged(mlflow_run):
+    tmp, _ = mlflow_run
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    study = optuna.load_study(study_name="e2e-study", storage=f"sqlite:///{tmp}/optuna.db")
+    experiment = client.get_experiment_by_name("e2e")
+    models = client.search_logged_models([experiment.experiment_id])
+    assert [m.source_run_id for m in models] == [study.best_trial.user_attrs["mlflow_run_id"]]
