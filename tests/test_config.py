@@ -113,3 +113,18 @@ def test_shipped_configs_are_valid():
 def test_missing_config_file(tmp_path):
     with pytest.raises(UsageError, match="--config must be an existing YAML file"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_readme_documents_every_field_and_choice():
+    from pathlib import Path
+
+    from optflow.config import RULES
+    from optflow.optim import OPTIMIZERS, SCHEDULES
+    from optflow.samplers import SAMPLERS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for section, rules in RULES.items():
+        for name in rules:
+            assert f"`{name}`" in readme or f"{name}`" in readme or f"`{name}," in readme, f"{section}.{name}"
+    for name in (*OPTIMIZERS, *SCHEDULES, *SAMPLERS):
+        assert f"`{name}`" in readme, name
