@@ -1,0 +1,188 @@
+"""`GPSampler`: Gaussian-process Bayesian optimisation behind Optuna's `BaseSampler` seam (glue only).
+
+What goes into the model, and why:
+- COMPLETE trials with their values; PRUNED trials with their last reported value (a pessimistic but
+  informative estimate: the pruner judged the region poor, and the GP should learn that); FAIL trials, e.g. a
+  diverged learning rate, with the worst observed value, as SMAC and HEBO do for crashed configurations. Trials
+  lost to a dead worker are retried by the study instead, so they carry no such signal: their params are
+  usually incomplete and they are skipped.
+- Outputs are turned to "higher is better", standardised, passed through a Yeo-Johnson power transform
+  (HEBO, Cowen-Rivers et al. 2022) so that a few diverging, huge losses do not flatten the model everywhere
+  else, and standardised again.
+- RUNNING trials of other workers are added with the posterior mean as their value (kriging believer,
+  Ginsbourger et al. 2010): the mean is unchanged, the variance there collapses, so the acquisition stops
+  pointing at them and parallel workers spread out.
+- Params outside the relative search space (conditional ones) are sampled by the independent sampler.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+from scipy import stats
+
+from optflow.samplers.gp.acqf import LogEI
+from optflow.samplers.gp.gp import GaussianProcess, fit_hyperparameters
+from optflow.samplers.gp.optim import maximize
+from optflow.samplers.gp.prior import default_prior
+from optflow.samplers.gp.search_space import SearchSpace
+
+PARAMS_ATTR = "optflow_gp:params"  # system attr: a running trial's proposed params, for other workers
+N_ANCHORS = 5  # best observed points whose neighbourhoods are screened
+
+
+def _transform_outputs(values: np.ndarray) -> np.ndarray:
+    """Standardise, Yeo-Johnson, standardise; all-equal values become zeros."""
+    std = values.std()
+    if not np.isfinite(std) or std < 1e-12:
+        return np.zeros_like(values)
+    z = (values - values.mean()) / std
+    if len(z) >= 3:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            transformed, _ = stats.yeojohnson(z)
+        if np.all(np.isfinite(transformed)) and transformed.std() > 1e-12:
+            z = transformed
+    return (z - z.mean()) / z.std()
+
+
+class GPSampler(BaseSampler):
+    """Bayesian optimisation with a Gaussian process and log expected improvement.
+
+    Args:
+        seed: seed of the sampler's random numbers (candidates, the independent sampler).
+        n_startup_trials: trials sampled at random before the GP takes over.
+        independent_sampler: sampler for startup trials and params outside the relative space.
+        consider_pruned_trials: model pruned trials with their last intermediate value.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int | None = None,
+        n_startup_trials: int = 10,
+        independent_sampler: BaseSampler | None = None,
+        consider_pruned_trials: bool = True,
+    ) -> None:
+        self._seed = seed
+        self._rng = np.random.RandomState(seed)
+        self._n_startup_trials = n_startup_trials
+        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._consider_pruned_trials = consider_pruned_trials
+        self._search_space = IntersectionSearchSpace()
+        self._warm_start: dict[tuple[str, ...], np.ndarray] = {}
+        self._lock = threading.Lock()  # n_jobs > 1 shares one sampler between threads
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.RandomState()
+        self._independent_sampler.reseed_rng()
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        if len(study.directions) > 1:
+            raise ValueError(
+                f"GPSampler supports single-objective studies; got {len(study.directions)} objectives. "
+                "Use optuna.samplers.NSGAIISampler or TPESampler for multi-objective studies."
+            )
+        return {
+            name: distribution
+            for name, distribution in self._search_space.calculate(study).items()
+            if not distribution.single()
+        }
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        trials = study.get_trials(deepcopy=False)
+        minimizing = study.direction == StudyDirection.MINIMIZE
+        observed = self._observations(trials, search_space, minimizing)
+        if len([t for t in trials if t.state == TrialState.COMPLETE]) < self._n_startup_trials or not observed:
+            return {}
+        space = SearchSpace(search_space)
+        X = space.encode_all([params for params, _ in observed])
+        sign = -1.0 if minimizing else 1.0
+        y = _transform_outputs(sign * np.array([value for _, value in observed]))
+
+        key = tuple(d.name for d in space.dimensions)
+        with self._lock:
+            warm_start = self._warm_start.get(key)
+            hyperparameters = fit_hyperparameters(X, y, space.is_categorical, default_prior(space.dim), warm_start)
+            self._warm_start[key] = hyperparameters.theta()
+            rng = np.random.RandomState(self._rng.randint(2**31))
+
+        gp = GaussianProcess(X, y, hyperparameters, space.is_categorical)
+        incumbent = float(gp.posterior(X)[0].max())
+        running = self._running_points(trials, trial, space)
+        if len(running):
+            gp = gp.condition_on(running, gp.posterior(running)[0])
+        anchors = X[np.argsort(-y)[:N_ANCHORS]]
+        point = maximize(LogEI(gp, incumbent), space, anchors, rng)
+        params = space.decode(point)
+        study._storage.set_trial_system_attr(trial._trial_id, PARAMS_ATTR, json.dumps(params))
+        return params
+
+    def _observations(
+        self, trials: Sequence[FrozenTrial], search_space: dict[str, BaseDistribution], minimizing: bool
+    ) -> list[tuple[dict[str, Any], float]]:
+        """(params, value) of the trials the GP learns from; failed ones get the worst finite value."""
+        names = set(search_space)
+        observed: list[tuple[dict[str, Any], float]] = []
+        failed: list[dict[str, Any]] = []
+        for trial in trials:
+            if not names <= set(trial.params):
+                continue
+            params = {name: trial.params[name] for name in names}
+            if trial.state == TrialState.COMPLETE and trial.value is not None:
+                value = trial.value
+            elif trial.state == TrialState.PRUNED and self._consider_pruned_trials and trial.intermediate_values:
+                value = trial.intermediate_values[max(trial.intermediate_values)]
+            elif trial.state == TrialState.FAIL:
+                failed.append(params)
+                continue
+            else:
+                continue
+            if np.isnan(value):
+                failed.append(params)
+            else:
+                observed.append((params, float(value)))
+        finite = [v for _, v in observed if np.isfinite(v)]
+        if not finite:
+            return []
+        low, high = min(finite), max(finite)
+        observed = [(p, float(np.clip(v, low, high))) for p, v in observed]  # ±inf -> the finite extremes
+        worst = high if minimizing else low
+        return observed + [(p, worst) for p in failed]
+
+    def _running_points(self, trials: Sequence[FrozenTrial], current: FrozenTrial, space: SearchSpace) -> np.ndarray:
+        points = []
+        names = {d.name for d in space.dimensions}
+        for trial in trials:
+            if trial.state != TrialState.RUNNING or trial.number == current.number:
+                continue
+            params = dict(json.loads(trial.system_attrs.get(PARAMS_ATTR, "{}")))
+            params.update(trial.params)
+            if names <= set(params):
+                points.append(space.encode(params))
+        return np.array(points).reshape(len(points), space.dim)
+
+    def sample_independent(
+        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        return self._independent_sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._independent_sampler.before_trial(study, trial)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        self._independent_sampler.after_trial(study, trial, state, values)
