@@ -35,6 +35,8 @@ LOG_SIGNAL_BOUNDS = (math.log(1e-2), math.log(1e2))
 LOG_NOISE_BOUNDS = (math.log(1e-6), 0.0)
 JITTERS = (0.0, 1e-9, 1e-7, 1e-5, 1e-3)  # tried in turn when a Cholesky factorisation fails
 MAX_FIT_ITERATIONS = 200
+SHORT_LOG_LENGTHSCALE = math.log(0.2)  # the second start of the fit: a fifth of the cube
+SHORT_LOG_NOISE = math.log(1e-3)
 
 
 def cholesky(C: np.ndarray) -> np.ndarray:
@@ -99,7 +101,10 @@ def fit_hyperparameters(
     d = X.shape[1]
     D = squared_differences(X, X, is_categorical)
     bounds = [LOG_LENGTHSCALE_BOUNDS] * d + [LOG_SIGNAL_BOUNDS, LOG_NOISE_BOUNDS]
-    starts = [prior.mean.copy()] if warm_start is None else [warm_start, prior.mean.copy()]
+    # Two basins are common with few points: long lengthscales + much noise (the prior's mode) and short
+    # lengthscales + little noise. Start in both (and from the last fit) and keep the higher posterior.
+    wiggly = np.array([SHORT_LOG_LENGTHSCALE] * d + [0.0, SHORT_LOG_NOISE])
+    starts = [prior.mean.copy(), wiggly] if warm_start is None else [warm_start, prior.mean.copy(), wiggly]
     best = None
     for start in starts:
         start = np.clip(start, [b[0] for b in bounds], [b[1] for b in bounds])
@@ -116,8 +121,6 @@ def fit_hyperparameters(
             )
         if best is None or result.fun < best.fun:
             best = result
-        if warm_start is not None and result.success:
-            break  # a converged warm start is the usual case; the prior start is the fallback
     return Hyperparameters.from_theta(best.x)
 
 

@@ -87,12 +87,16 @@ class GPSampler(BaseSampler):
         self._rng = np.random.RandomState()
         self._independent_sampler.reseed_rng()
 
-    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+    @staticmethod
+    def _check_single_objective(study: Study) -> None:
         if len(study.directions) > 1:
             raise ValueError(
                 f"GPSampler supports single-objective studies; got {len(study.directions)} objectives. "
                 "Use optuna.samplers.NSGAIISampler or TPESampler for multi-objective studies."
             )
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        self._check_single_objective(study)
         return {
             name: distribution
             for name, distribution in self._search_space.calculate(study).items()
@@ -102,6 +106,7 @@ class GPSampler(BaseSampler):
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
+        self._check_single_objective(study)
         if not search_space:
             return {}
         trials = study.get_trials(deepcopy=False)
@@ -179,6 +184,7 @@ class GPSampler(BaseSampler):
     def sample_independent(
         self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
     ) -> Any:
+        self._check_single_objective(study)
         return self._independent_sampler.sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:

@@ -80,10 +80,11 @@ class SearchSpace:
 
     def snap(self, points: np.ndarray) -> np.ndarray:
         """Points moved onto values a param can take (discrete steps, category indices), shape kept."""
-        points = np.clip(points, 0.0, 1.0)
         out = points.copy()
+        out[..., ~self.is_categorical] = np.clip(points[..., ~self.is_categorical], 0.0, 1.0)
+        points = out.copy()
         for i, d in enumerate(self.dimensions):
-            if d.kind == CATEGORICAL:
+            if d.kind == CATEGORICAL:  # category indices, 0 .. n_choices − 1
                 out[..., i] = np.clip(np.round(points[..., i]), 0, d.n_choices - 1)
             elif d.kind == DISCRETE:
                 values = self._discrete_values(d, points[..., i])
@@ -94,11 +95,12 @@ class SearchSpace:
         """A point of the unit cube -> external param values as plain Python ints, floats or choices."""
         params: dict[str, Any] = {}
         for i, d in enumerate(self.dimensions):
-            x = float(np.clip(point[i], 0.0, 1.0))
             if d.kind == CATEGORICAL:
-                index = int(min(max(round(x), 0), d.n_choices - 1))
+                index = int(min(max(round(float(point[i])), 0), d.n_choices - 1))
                 params[d.name] = d.distribution.to_external_repr(index)
-            elif d.kind == DISCRETE:
+                continue
+            x = float(np.clip(point[i], 0.0, 1.0))
+            if d.kind == DISCRETE:
                 params[d.name] = self._discrete_values(d, np.array(x)).item()
                 params[d.name] = (
                     int(params[d.name]) if isinstance(d.distribution, IntDistribution) else float(params[d.name])
