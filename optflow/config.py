@@ -128,8 +128,8 @@ class StudyConfig:
 
     name: str = "optflow"
     """Optuna study name; also the MLflow study run's name."""
-    sampler: str = "tpe"
-    """Search strategy: grid, random, tpe (gp joins with the GP sampler)."""
+    sampler: str = "gp"
+    """Search strategy: gp (optflow's Gaussian-process BO), tpe, random or grid."""
     n_trials: int = 20
     """Trial budget of the whole study (shared by all workers). The grid sampler stops at the grid size."""
     metric: str = "val_loss"

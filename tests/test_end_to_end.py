@@ -114,3 +114,37 @@ def test_best_model_is_logged(mlflow_run):
     experiment = client.get_experiment_by_name("e2e")
     models = client.search_logged_models([experiment.experiment_id])
     assert [m.source_run_id for m in models] == [study.best_trial.user_attrs["mlflow_run_id"]]
+
+
+def test_optuna_dashboard_reads_the_study(mlflow_run):
+    """optuna-dashboard's own API, in-process, over the study's storage: trials, curves and MLflow links."""
+    import json
+    from io import BytesIO
+
+    from optuna_dashboard import wsgi
+
+    tmp, _ = mlflow_run
+    app = wsgi(f"sqlite:///{tmp}/optuna.db")
+
+    def get(path: str) -> dict:
+        status = {}
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "localhost",
+            "SERVER_PORT": "80",
+            "wsgi.input": BytesIO(),
+            "wsgi.url_scheme": "http",
+        }
+        body = b"".join(app(environ, lambda s, h: status.setdefault("code", s)))
+        assert status["code"].startswith("200"), status
+        return json.loads(body)
+
+    summaries = get("/api/studies")["study_summaries"]
+    study = next(s for s in summaries if s["study_name"] == "e2e-study")
+    detail = get(f"/api/studies/{study['study_id']}")
+    assert len(detail["trials"]) == N_TRIALS
+    for trial in detail["trials"]:
+        assert trial["intermediate_values"]
+        assert {a["key"] for a in trial["user_attrs"]} >= {"mlflow_run_id", "mlflow_experiment_id"}

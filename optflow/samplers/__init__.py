@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import optuna
 
 from optflow.config import SearchParam
+from optflow.samplers.gp import GPSampler
 from optflow.space import grid_points
 
 SamplerFactory = Callable[[int, Sequence[SearchParam]], optuna.samplers.BaseSampler]
@@ -17,6 +18,7 @@ SAMPLERS: dict[str, SamplerFactory] = {
     "grid": lambda seed, search: optuna.samplers.GridSampler(grid_points(search), seed=seed),
     "random": lambda seed, search: optuna.samplers.RandomSampler(seed=seed),
     "tpe": lambda seed, search: _tpe(seed),
+    "gp": lambda seed, search: GPSampler(seed=seed),
 }
 
 
