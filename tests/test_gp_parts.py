@@ -158,3 +158,18 @@ def test_search_space_round_trip(distribution, value):
     assert type(decoded) is type(value)
     if value is not None:
         assert decoded == pytest.approx(value)
+
+
+def test_yeo_johnson_matches_scipy():
+    from scipy import stats
+
+    from optflow.samplers.gp.sampler import YEO_JOHNSON_LAMBDAS, _transform_outputs, _yeo_johnson
+
+    values = -np.random.default_rng(1).lognormal(size=40)  # skewed, like losses turned to "higher is better"
+    z = (values - values.mean()) / values.std()
+    reference, lmbda = stats.yeojohnson(z)
+    np.testing.assert_allclose(_yeo_johnson(z, np.array([lmbda]))[0], reference, rtol=1e-10, atol=1e-12)
+    ours = _transform_outputs(values)
+    assert abs(stats.skew(ours)) < abs(stats.skew(values)) / 3  # the power transform removes the skew
+    assert ours.mean() == pytest.approx(0, abs=1e-12) and ours.std() == pytest.approx(1)
+    assert YEO_JOHNSON_LAMBDAS.min() <= lmbda <= YEO_JOHNSON_LAMBDAS.max()

@@ -144,7 +144,7 @@ def branin(trial: optuna.Trial) -> float:
 def test_beats_random_search_on_a_smooth_function():
     def median_best(make_sampler) -> float:
         bests = []
-        for seed in range(3):
+        for seed in range(5):
             study = optuna.create_study(sampler=make_sampler(seed))
             study.optimize(branin, n_trials=25)
             bests.append(study.best_value)

@@ -95,16 +95,26 @@ def _neg_log_posterior(theta: np.ndarray, D: np.ndarray, y: np.ndarray, prior: P
 
 
 def fit_hyperparameters(
-    X: np.ndarray, y: np.ndarray, is_categorical: np.ndarray, prior: Prior, warm_start: np.ndarray | None = None
+    X: np.ndarray,
+    y: np.ndarray,
+    is_categorical: np.ndarray,
+    prior: Prior,
+    warm_start: np.ndarray | None = None,
+    restarts: bool = True,
 ) -> Hyperparameters:
-    """MAP hyperparameters by L-BFGS-B with the analytic gradient, started from `warm_start` (else the prior)."""
+    """MAP hyperparameters by L-BFGS-B with the analytic gradient.
+
+    Starts from `warm_start` (the previous fit) and, with `restarts` or without a warm start, also from two
+    fixed points: with few observations two basins are common, long lengthscales with much noise (the prior's
+    mode) and short lengthscales with little noise, and a warm start alone can stay in the worse one.
+    """
     d = X.shape[1]
     D = squared_differences(X, X, is_categorical)
     bounds = [LOG_LENGTHSCALE_BOUNDS] * d + [LOG_SIGNAL_BOUNDS, LOG_NOISE_BOUNDS]
-    # Two basins are common with few points: long lengthscales + much noise (the prior's mode) and short
-    # lengthscales + little noise. Start in both (and from the last fit) and keep the higher posterior.
     wiggly = np.array([SHORT_LOG_LENGTHSCALE] * d + [0.0, SHORT_LOG_NOISE])
-    starts = [prior.mean.copy(), wiggly] if warm_start is None else [warm_start, prior.mean.copy(), wiggly]
+    starts = [] if warm_start is None else [warm_start]
+    if restarts or warm_start is None:
+        starts += [prior.mean.copy(), wiggly]
     best = None
     for start in starts:
         start = np.clip(start, [b[0] for b in bounds], [b[1] for b in bounds])

