@@ -36,3 +36,11 @@ def best_value(records: list[EpochRecord], metric: str, maximize: bool) -> float
     if not values:
         return math.nan
     return max(values) if maximize else min(values)
+
+
+def final_metrics(records: list[EpochRecord], complete: bool) -> dict[str, float]:
+    """The once-per-run metrics; `best_val_loss` only for a run that completed (never a pruned run's)."""
+    final = {"epochs_run": float(len(records)), "train_seconds": records[-1].seconds if records else 0.0}
+    if complete and records:
+        final["best_val_loss"] = min(r.val_loss for r in records)
+    return final

@@ -31,7 +31,7 @@ from optflow.config import (
 )
 from optflow.data import Dataset, load_dataset
 from optflow.errors import UsageError
-from optflow.records import EpochRecord, best_value
+from optflow.records import EpochRecord, best_value, final_metrics
 from optflow.samplers import make_pruner, make_sampler
 from optflow.space import grid_size, suggest
 from optflow.summary import study_summary_files
@@ -193,11 +193,17 @@ class Objective:
             raise
         finally:
             self.seconds.append(time.perf_counter() - started)
+            better = value is not None and (
+                self.study_best is None or (value > self.study_best if self.maximize else value < self.study_best)
+            )
+            if better:
+                self.study_best = value
             if run is not None:
                 self._link(trial, run)
                 self._finish_run(
                     trial,
                     run,
+                    better,
                     state,
                     run_status,
                     reason,
@@ -230,16 +236,20 @@ class Objective:
         trial.set_user_attr("mlflow_experiment_id", self.study_run.experiment_id)
 
     def _finish_run(
-        self, trial, run, state, run_status, reason, value, records, model, model_config, training_config, started_ms
+        self,
+        trial,
+        run,
+        better,
+        state,
+        run_status,
+        reason,
+        value,
+        records,
+        model,
+        model_config,
+        training_config,
+        started_ms,
     ) -> None:
-        final = {"epochs_run": len(records), "train_seconds": records[-1].seconds if records else 0.0}
-        if state == "COMPLETE" and records:
-            final["best_val_loss"] = min(r.val_loss for r in records)
-        better = value is not None and (
-            self.study_best is None or (value > self.study_best if self.maximize else value < self.study_best)
-        )
-        if better:
-            self.study_best = value
         model_bytes = serialize_model(model) if state == "COMPLETE" and self.config.study.log_models != "none" else None
         if better and model_bytes is not None and self.config.study.log_models == "best":
             self.best_model = BestModel(value, trial.number, run, model_bytes)
@@ -249,7 +259,7 @@ class Objective:
             state=state,
             run_status=run_status,
             records=records,
-            final_metrics=final,
+            final_metrics=final_metrics(records, state == "COMPLETE"),
             config_yaml=yaml.safe_dump(resolved, sort_keys=False),
             started_ms=started_ms,
             fail_reason=reason,

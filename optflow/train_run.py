@@ -13,7 +13,7 @@ from optflow import tracking
 from optflow.background import Background
 from optflow.config import Config, resolve_direction, resolved_config, run_params
 from optflow.data import load_dataset
-from optflow.records import EpochRecord, best_value
+from optflow.records import EpochRecord, best_value, final_metrics
 from optflow.study import INPUT_EXAMPLE_ROWS, serialize_model
 from optflow.training import TrainingDiverged, fit, new_model
 
@@ -71,11 +71,7 @@ def run_training(
                 state=state,
                 run_status="KILLED" if reason.startswith("interrupted") else None,
                 records=records,
-                final_metrics={
-                    "epochs_run": len(records),
-                    "train_seconds": records[-1].seconds if records else 0.0,
-                    **({"best_val_loss": min(r.val_loss for r in records)} if state == "COMPLETE" else {}),
-                },
+                final_metrics=final_metrics(records, state == "COMPLETE"),
                 config_yaml=yaml.safe_dump(resolved_config(config, config.model, config.training), sort_keys=False),
                 started_ms=started_ms,
                 fail_reason=reason,

@@ -173,3 +173,14 @@ def test_yeo_johnson_matches_scipy():
     assert abs(stats.skew(ours)) < abs(stats.skew(values)) / 3  # the power transform removes the skew
     assert ours.mean() == pytest.approx(0, abs=1e-12) and ours.std() == pytest.approx(1)
     assert YEO_JOHNSON_LAMBDAS.min() <= lmbda <= YEO_JOHNSON_LAMBDAS.max()
+
+
+def test_one_diverging_loss_does_not_flatten_the_rest():
+    """Regression: a loss 500x the others once made the power transform squash every other value together."""
+    from optflow.samplers.gp.sampler import _transform_outputs
+
+    losses = np.concatenate([np.linspace(0.08, 0.6, 19), [54.0]])
+    y = _transform_outputs(-losses)
+    others = y[:-1]
+    assert others.max() - others.min() > 2.0  # the ordinary trials stay spread out
+    assert np.all(np.diff(others) < 0)  # and in order: lower loss, higher y
