@@ -154,3 +154,27 @@ def test_beats_random_search_on_a_smooth_function():
     random = median_best(lambda seed: optuna.samplers.RandomSampler(seed=seed))
     assert gp < random
     assert gp - 0.397887 < 0.1  # near the global minimum
+
+
+def _worker(storage: str, seed: int) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name="shared", storage=storage, sampler=GPSampler(seed=seed, n_startup_trials=4))
+    study.optimize(quadratic, n_trials=8)
+
+
+def test_several_processes_share_one_rdb_study(tmp_path):
+    import multiprocessing
+
+    storage = f"sqlite:///{tmp_path}/shared.db"
+    optuna.create_study(study_name="shared", storage=storage)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker, args=(storage, seed)) for seed in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    assert len(trials) == 16 and all(t.state == TrialState.COMPLETE for t in trials)
+    proposals = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(proposals)) == len(proposals)
