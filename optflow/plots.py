@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; also safe off the main thread and without a display
 
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from optflow.records import EpochRecord  # noqa: E402
 
@@ -21,6 +22,7 @@ def loss_curve(records: Sequence[EpochRecord], title: str) -> Figure:
     axis.plot(epochs, [r.train_loss for r in records], label="train_loss", color="tab:blue")
     axis.plot(epochs, [r.val_loss for r in records], label="val_loss", color="tab:orange")
     axis.set_xlabel("epoch")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_ylabel("loss")
     if records and all(r.train_loss > 0 and r.val_loss > 0 for r in records):
         axis.set_yscale("log")

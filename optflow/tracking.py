@@ -70,6 +70,7 @@ class TrialOutcome:
     model: bytes | None = None  # torch.save'd module to log with mlflow.pytorch.log_model
     input_example: Any = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    title: str = ""  # of the loss-curve figure; default "trial N"
 
 
 def _batched(items: list, size: int) -> list[list]:
@@ -179,7 +180,8 @@ def finish_run(tracking_uri: str, run_id: str, outcome: TrialOutcome, terminate:
 
     mlflow.log_text(run_id, outcome.config_yaml, "config.yaml")
     if outcome.records:
-        mlflow.log_figure(run_id, loss_curve(outcome.records, f"trial {outcome.number}"), "loss_curve.png")
+        title = outcome.title or f"trial {outcome.number}"
+        mlflow.log_figure(run_id, loss_curve(outcome.records, title), "loss_curve.png")
     if outcome.model is not None:
         log_model(tracking_uri, run_id, outcome.model, outcome.input_example)
     if terminate:

@@ -77,6 +77,7 @@ def run_training(
                 fail_reason=reason,
                 model=serialize_model(model) if log_model else None,
                 input_example=data.x_val[:INPUT_EXAMPLE_ROWS].cpu().numpy(),
+                title=f"optflow train: {config.data.name}",
             )
             terminate = not os.environ.get("MLFLOW_RUN_ID")
             background.submit(tracking.finish_run, tracking_uri, run_id, outcome, terminate)
