@@ -37,14 +37,18 @@ def loss_curve(records: Sequence[EpochRecord], title: str) -> Figure:
     return figure
 
 
-def loss_curves_overlay(curves: dict[str, Sequence[EpochRecord]], title: str) -> Figure:
-    """Validation loss per epoch of several trials on one axis (the best trials of a study)."""
+def curves_overlay(curves: dict[str, dict[int, float]], metric: str, title: str) -> Figure:
+    """One metric per epoch for several trials on one axis (the best trials of a study)."""
     figure = Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
     axis = figure.add_subplot()
-    for label, records in curves.items():
-        axis.plot([r.epoch for r in records], [r.val_loss for r in records], label=label)
+    for label, values in curves.items():
+        epochs = sorted(values)
+        axis.plot(epochs, [values[e] for e in epochs], label=label, marker="o", markersize=2)
     axis.set_xlabel("epoch")
-    axis.set_ylabel("val_loss")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_ylabel(metric)
+    if curves and all(v > 0 for values in curves.values() for v in values.values()):
+        axis.set_yscale("log")
     axis.set_title(title)
     if curves:
         axis.legend(loc="upper right", fontsize="small")

@@ -38,7 +38,23 @@ def study_summary_files(study: optuna.Study, config: Config) -> dict[str, bytes 
         header = f"# best trial {best.number} of study {config.study.name}: {config.study.metric} = {best.value}\n"
         files["study/best_config.yaml"] = header + yaml.safe_dump(resolved, sort_keys=False)
         files.update(_plots(study))
+        files["plots/best_loss_curves.png"] = _png(_best_curves(study, config))
     return files
+
+
+BEST_CURVES = 5  # trials drawn in the overlay of the best loss curves
+LOG_SCALED = ("optimization_history", "intermediate_values")  # log y when every value is positive
+
+
+def _best_curves(study: optuna.Study, config: Config) -> Any:
+    """The monitored metric per epoch of the best complete trials, one line each."""
+    from optflow.plots import curves_overlay
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    best = sorted(complete, key=lambda t: t.value, reverse=reverse)[:BEST_CURVES]
+    curves = {f"trial {t.number} ({t.value:.4g})": dict(t.intermediate_values) for t in best}
+    return curves_overlay(curves, config.study.metric, f"best {len(best)} trials of {config.study.name}")
 
 
 def _plots(study: optuna.Study) -> dict[str, bytes | str]:
@@ -48,6 +64,7 @@ def _plots(study: optuna.Study) -> dict[str, bytes | str]:
     matplotlib.use("Agg")
     from optuna.visualization import matplotlib as mpl
     from optuna.visualization import (
+        plot_intermediate_values,
         plot_optimization_history,
         plot_parallel_coordinate,
         plot_param_importances,
@@ -55,9 +72,12 @@ def _plots(study: optuna.Study) -> dict[str, bytes | str]:
 
     plots = {
         "optimization_history": (plot_optimization_history, mpl.plot_optimization_history),
+        "intermediate_values": (plot_intermediate_values, mpl.plot_intermediate_values),
         "param_importances": (plot_param_importances, mpl.plot_param_importances),
         "parallel_coordinate": (plot_parallel_coordinate, None),
     }
+    values = [v for t in study.get_trials(deepcopy=False) for v in (*t.intermediate_values.values(), t.value)]
+    positive = all(v is None or v > 0 for v in values)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, (interactive, static) in plots.items():
@@ -65,6 +85,8 @@ def _plots(study: optuna.Study) -> dict[str, bytes | str]:
                 files[f"plots/{name}.html"] = interactive(study).to_html(include_plotlyjs="cdn")
                 if static is not None:
                     axes = static(study)
+                    if name in LOG_SCALED and positive:
+                        axes.set_yscale("log")  # one diverging trial would flatten every other curve
                     figure = axes.figure if hasattr(axes, "figure") else axes[0].figure
                     files[f"plots/{name}.png"] = _png(figure)
                     import matplotlib.pyplot as plt

@@ -121,3 +121,23 @@ def test_stored_study_with_other_direction_is_refused(tmp_path):
     run_study(make_config(tmp_path, n_trials=1, sampler="random"), tracking_enabled=False, quiet=True)
     with pytest.raises(UsageError, match="study.direction must match the stored study 's' \\(minimize\\)"):
         run_study(make_config(tmp_path, n_trials=1, sampler="random", direction="maximize"), tracking_enabled=False)
+
+
+def test_study_run_gets_plots_that_are_real_images(tmp_path):
+    from PIL import Image
+
+    config = make_config(tmp_path, sampler="random", n_trials=4)
+    config = build_config({**config.to_dict(), "search": {"lr": {"type": "float", "low": 1e-3, "high": 0.1}}})
+    result = run_study(config, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", inline_tracking=True, quiet=True)
+    client, parent, _ = runs_of(tmp_path, result.study_run_id)
+    names = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    expected = ("optimization_history", "intermediate_values", "param_importances", "best_loss_curves")
+    for name in expected:
+        path = client.download_artifacts(parent.info.run_id, f"plots/{name}.png", str(tmp_path))
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            width, height = image.size
+            assert 300 <= width <= 2000 and 200 <= height <= 1500, (name, image.size)
+            assert len(set(image.convert("L").getdata())) > 10, name  # not a blank canvas
+    assert {"plots/optimization_history.html", "plots/intermediate_values.html"} <= names
