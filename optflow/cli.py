@@ -28,6 +28,7 @@ FIELD_FLAGS = {
     "--metric": "study.metric",
     "--pruner": "study.pruner",
     "--log-models": "study.log_models",
+    "--register-model": "study.register_model",
     "--experiment": "study.experiment",
     "--data": "data.name",
     "--epochs": "training.epochs",

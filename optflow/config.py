@@ -146,6 +146,8 @@ class StudyConfig:
     """MLflow experiment name; empty means the study name (under `mlflow run`, the run's experiment)."""
     log_models: str = "best"
     """Which trained models go to MLflow: none, best or all."""
+    register_model: str = ""
+    """Register the study's best model in the MLflow Model Registry under this name; empty: do not."""
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "seed": number(int, 0),
         "experiment": text(allow_empty=True),
         "log_models": one_of(_constant("none", "best", "all")),
+        "register_model": text(allow_empty=True),
     },
     "data": {
         "name": one_of(_names("optflow.data", "DATASETS")),
@@ -471,6 +474,8 @@ def _check_consistency(config: Config) -> None:
     if data.name == "csv" and not data.target:
         raise UsageError("data.target must name the CSV's target column when data.name is csv; got ''")
     study = config.study
+    if study.register_model and study.log_models != "best":
+        raise UsageError(f"study.log_models must be best when study.register_model is set; got {study.log_models!r}")
     if study.metric == "val_accuracy" and study.direction == "minimize":
         raise UsageError("study.direction must be maximize or auto for metric val_accuracy; got 'minimize'")
 

@@ -29,6 +29,7 @@ from optflow.config import (
     run_params,
     training_params,
 )
+from optflow.dashboard import mlflow_run_link, save_study_note, save_trial_note, trial_note
 from optflow.data import Dataset, load_dataset
 from optflow.errors import UsageError
 from optflow.records import EpochRecord, best_value, final_metrics
@@ -214,6 +215,10 @@ class Objective:
                     training_config,
                     started_ms,
                 )
+            link = ""
+            if run is not None and run.done() and not run.exception():
+                link = mlflow_run_link(self.study_run.tracking_uri, self.study_run.experiment_id, run.result())
+            save_trial_note(trial, trial_note(state, value, self.config.study.metric, records, reason, link))
             self.on_trial_end(trial, state, value, records)
 
     def _start_run(self, trial: optuna.Trial, sampled: dict, model_config, training_config) -> Future | None:
@@ -297,11 +302,16 @@ class StudyResult:
     seconds_per_trial: float
 
 
+def _study_summary(config: Config) -> str:
+    return (
+        f"optflow study **{config.study.name}** ({config.study.sampler} sampler, {config.study.n_trials} trials, "
+        f"{resolve_direction(config.study)} `{config.study.metric}` on `{config.data.name}`)."
+    )
+
+
 def _dashboard_note(config: Config, storage_url: str) -> str:
     return (
-        f"optflow study **{config.study.name}** ({config.study.sampler} sampler, "
-        f"{config.study.n_trials} trials, {resolve_direction(config.study)} `{config.study.metric}`).\n\n"
-        f"Each trial is a child run. Inspect the Optuna side with "
+        f"{_study_summary(config)}\n\nEach trial is a child run. Inspect the Optuna side with "
         f"`optuna-dashboard {mask_password(storage_url)}`."
     )
 
@@ -367,6 +377,8 @@ def run_study(
             study.set_user_attr("mlflow_parent_run_id", study_run.run_id)
             study.set_user_attr("mlflow_experiment_id", study_run.experiment_id)
             study.set_user_attr("mlflow_tracking_uri", mask_password(tracking_uri))
+            link = mlflow_run_link(tracking_uri, study_run.experiment_id, study_run.run_id)
+            save_study_note(study, f"{_study_summary(config)}\n\nMLflow study run: {link}")
 
         def on_trial_end(trial, state, value, records) -> None:
             if not quiet:
@@ -401,7 +413,12 @@ def _log_best_model(study: optuna.Study, objective: Objective, background: Backg
     if study.best_trial.number != best.trial_number:
         return  # another worker holds the study's best model and logs it
     background.submit(
-        tracking.log_model, objective.study_run.tracking_uri, best.run.result(), best.model, objective.input_example
+        tracking.log_model,
+        objective.study_run.tracking_uri,
+        best.run.result(),
+        best.model,
+        objective.input_example,
+        objective.config.study.register_model,
     )
 
 

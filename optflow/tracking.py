@@ -188,8 +188,11 @@ def finish_run(tracking_uri: str, run_id: str, outcome: TrialOutcome, terminate:
         mlflow.set_terminated(run_id, outcome.run_status or RUN_STATUS[outcome.state])
 
 
-def log_model(tracking_uri: str, run_id: str, model_bytes: bytes, input_example: Any) -> None:
-    """`mlflow.pytorch.log_model` into an existing run, with a signature inferred from the input example."""
+def log_model(
+    tracking_uri: str, run_id: str, model_bytes: bytes, input_example: Any, registered_name: str = ""
+) -> None:
+    """`mlflow.pytorch.log_model` into an existing run, with a signature inferred from the input example;
+    registered in the Model Registry under `registered_name` when one is given."""
     import mlflow
     import mlflow.pytorch
     import torch
@@ -211,6 +214,7 @@ def log_model(tracking_uri: str, run_id: str, model_bytes: bytes, input_example:
             # Explicit requirements: inferring them costs seconds per call (DESIGN.md pitfalls).
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
             serialization_format="pickle",
+            registered_model_name=registered_name or None,
         )
 
 

@@ -138,6 +138,10 @@ def test_optuna_dashboard_reads_the_study(mlflow_run):
     study = next(s for s in summaries if s["study_name"] == "e2e-study")
     detail = get(f"/api/studies/{study['study_id']}")
     assert len(detail["trials"]) == N_TRIALS
+    assert "MLflow study run" in detail["note"]["body"]
     for trial in detail["trials"]:
         assert trial["intermediate_values"]
+        run_id = next(a["value"] for a in trial["user_attrs"] if a["key"] == "mlflow_run_id")
         assert {a["key"] for a in trial["user_attrs"]} >= {"mlflow_run_id", "mlflow_experiment_id"}
+        assert trial["note"]["body"].startswith("**COMPLETE**: val_loss = ")
+        assert f"MLflow run: `{run_id}`" in trial["note"]["body"]

@@ -141,3 +141,59 @@ def test_study_run_gets_plots_that_are_real_images(tmp_path):
             assert 300 <= width <= 2000 and 200 <= height <= 1500, (name, image.size)
             assert len(set(image.convert("L").getdata())) > 10, name  # not a blank canvas
     assert {"plots/optimization_history.html", "plots/intermediate_values.html"} <= names
+
+
+def test_best_model_reloads_with_pyfunc_and_predicts_like_a_retrained_module(tmp_path):
+    """The logged model is the best trial's: retraining its params (same seed) gives the same predictions."""
+    import mlflow
+    import numpy as np
+    import torch
+
+    from optflow.config import training_params
+    from optflow.data import load_dataset
+    from optflow.training import fit, new_model, predict
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    config = build_config(
+        {
+            "study": {
+                "name": "m",
+                "storage": f"sqlite:///{tmp_path}/optuna.db",
+                "sampler": "random",
+                "n_trials": 3,
+                "log_models": "best",
+                "register_model": "digits-best",
+            },
+            "data": {"name": "iris"},
+            "training": {"epochs": 5},
+            "search": {"lr": {"type": "float", "low": 1e-3, "high": 0.3, "log": True}},
+        }
+    )
+    run_study(config, tracking_uri=uri, inline_tracking=True, quiet=True)
+    study = optuna.load_study(study_name="m", storage=config.study.storage)
+    best_run_id = study.best_trial.user_attrs["mlflow_run_id"]
+
+    client = MlflowClient(uri)
+    version = client.get_registered_model("digits-best").latest_versions[0]
+    assert version.run_id == best_run_id
+    mlflow.set_tracking_uri(uri)
+    loaded = mlflow.pyfunc.load_model(f"models:/digits-best/{version.version}")
+
+    data = load_dataset(config.data)
+    model_config, training_config = training_params(config, study.best_trial.params)
+    module = new_model(model_config, training_config, data)
+    for _ in fit(module, data, training_config):
+        pass
+    x = data.x_val[:7]
+    expected = predict(module, x).numpy()
+    np.testing.assert_allclose(np.asarray(loaded.predict(x.numpy())), expected, rtol=1e-5, atol=1e-6)
+    assert torch.equal(
+        torch.as_tensor(expected).argmax(1), torch.as_tensor(np.asarray(loaded.predict(x.numpy()))).argmax(1)
+    )
+
+
+def test_register_model_needs_best_models():
+    from optflow.errors import UsageError
+
+    with pytest.raises(UsageError, match="study.log_models must be best when study.register_model is set; got 'none'"):
+        build_config({"study": {"register_model": "x", "log_models": "none"}})

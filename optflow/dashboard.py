@@ -1,0 +1,47 @@
+"""The optuna-dashboard side of a study: Markdown notes that link the study and each trial to MLflow.
+
+Notes live in the study's system attrs (optuna-dashboard's own format, written with its `save_note`), so they
+can be written while a trial runs or after it ended.
+"""
+
+from __future__ import annotations
+
+import optuna
+from optuna_dashboard import save_note
+
+from optflow.records import EpochRecord
+from optflow.urls import mask_password
+
+
+def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """A Markdown link to the run in the MLflow UI for a tracking server; the run id otherwise."""
+    if tracking_uri.startswith(("http://", "https://")):
+        base = mask_password(tracking_uri).rstrip("/")
+        return f"[{run_id}]({base}/#/experiments/{experiment_id}/runs/{run_id})"
+    return f"`{run_id}` (open with `mlflow ui --backend-store-uri {mask_password(tracking_uri)}`)"
+
+
+def save_study_note(study: optuna.Study, text: str) -> None:
+    save_note(study, text)
+
+
+def trial_note(
+    state: str, value: float | None, metric: str, records: list[EpochRecord], reason: str, run_link: str
+) -> str:
+    """The key numbers of a finished trial and where its MLflow run is."""
+    lines = [f"**{state}**" + (f": {metric} = {value:.6g}" if value is not None else "")]
+    if records:
+        last = records[-1]
+        lines.append(
+            f"{len(records)} epochs in {last.seconds:.2f} s; last epoch: "
+            + ", ".join(f"{name} {number:.4g}" for name, number in last.metrics().items())
+        )
+    if reason:
+        lines.append(f"reason: {reason}")
+    if run_link:
+        lines.append(f"MLflow run: {run_link}")
+    return "\n\n".join(lines)
+
+
+def save_trial_note(trial: optuna.Trial, text: str) -> None:
+    save_note(trial, text)
