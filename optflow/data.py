@@ -38,6 +38,7 @@ class Dataset:
     feature_names: tuple[str, ...]
     n_outputs: int  # classes, or 1 for regression
     target_scale: float = 1.0  # regression: std of the raw training target, to report RMSE in its units
+    source: str = ""  # where the rows came from: a CSV path or the scikit-learn call that made them
 
     @property
     def n_features(self) -> int:
@@ -57,13 +58,15 @@ class RawData:
     y: np.ndarray
     task: str
     feature_names: tuple[str, ...]
+    source: str = ""
 
 
 def _bundled(loader: Callable, task: str) -> Callable[[DataConfig], RawData]:
     def load(config: DataConfig) -> RawData:
         bunch = loader()
         names = tuple(str(n) for n in getattr(bunch, "feature_names", range(bunch.data.shape[1])))
-        return RawData(np.asarray(bunch.data), np.asarray(bunch.target), task, names)
+        source = f"sklearn.datasets.{loader.__name__}()"
+        return RawData(np.asarray(bunch.data), np.asarray(bunch.target), task, names, source)
 
     return load
 
@@ -84,7 +87,11 @@ def _synthetic_classification(config: DataConfig) -> RawData:
         flip_y=config.noise,
         random_state=config.seed,
     )
-    return RawData(x, y, CLASSIFICATION, tuple(f"x{i}" for i in range(config.n_features)))
+    source = (
+        f"sklearn.datasets.make_classification(n_samples={config.n_samples}, n_features={config.n_features}, "
+        f"n_classes={config.n_classes}, flip_y={config.noise}, random_state={config.seed})"
+    )
+    return RawData(x, y, CLASSIFICATION, tuple(f"x{i}" for i in range(config.n_features)), source)
 
 
 def _synthetic_regression(config: DataConfig) -> RawData:
@@ -95,7 +102,11 @@ def _synthetic_regression(config: DataConfig) -> RawData:
         noise=config.noise,
         random_state=config.seed,
     )
-    return RawData(x, y, REGRESSION, tuple(f"x{i}" for i in range(config.n_features)))
+    source = (
+        f"sklearn.datasets.make_regression(n_samples={config.n_samples}, n_features={config.n_features}, "
+        f"noise={config.noise}, random_state={config.seed})"
+    )
+    return RawData(x, y, REGRESSION, tuple(f"x{i}" for i in range(config.n_features)), source)
 
 
 def _csv(config: DataConfig) -> RawData:
@@ -121,7 +132,8 @@ def _csv(config: DataConfig) -> RawData:
     if features.shape[1] == 0:
         raise UsageError(f"data.path {config.path} has no feature columns besides the target {config.target!r}")
     task = config.task if config.task != "auto" else _infer_task(target)
-    return RawData(features.to_numpy(dtype=float), target.to_numpy(), task, tuple(map(str, features.columns)))
+    columns = tuple(map(str, features.columns))
+    return RawData(features.to_numpy(dtype=float), target.to_numpy(), task, columns, str(path.resolve()))
 
 
 def _infer_task(target: pd.Series) -> str:
@@ -150,7 +162,7 @@ def load_dataset(config: DataConfig) -> Dataset:
     """Load, check, split (stratified for classes) and standardise the configured data set."""
     raw = DATASETS[config.name](config)
     if config.task != "auto" and config.task != raw.task:
-        raw = RawData(raw.x, raw.y, config.task, raw.feature_names)
+        raw = RawData(raw.x, raw.y, config.task, raw.feature_names, raw.source)
     x = np.asarray(raw.x, dtype=np.float64)
     if not np.isfinite(x).all():
         column = raw.feature_names[int(np.where(~np.isfinite(x).all(axis=0))[0][0])]
@@ -196,4 +208,5 @@ def load_dataset(config: DataConfig) -> Dataset:
         feature_names=raw.feature_names,
         n_outputs=n_outputs,
         target_scale=scale,
+        source=raw.source,
     )

@@ -150,6 +150,7 @@ class Objective:
     on_trial_end: Callable[[FrozenTrial | optuna.Trial, str, float | None, list[EpochRecord]], None]
     best_model: BestModel | None = None
     study_best: float | None = None
+    dataset: Any = None  # the MLflow dataset input logged on every trial run
     seconds: list[float] = field(default_factory=list)
 
     @property
@@ -231,7 +232,7 @@ class Objective:
             "optflow.searched": ",".join(sampled),
         }
         return self.background.submit(
-            tracking.start_trial_run, self.study_run, f"trial-{trial.number:04d}", params, tags
+            tracking.start_trial_run, self.study_run, f"trial-{trial.number:04d}", params, tags, dataset=self.dataset
         )
 
     def _link(self, trial: optuna.Trial, run: Future) -> None:
@@ -349,11 +350,12 @@ def run_study(
         tracking_uri = tracking_uri or mlflow.get_tracking_uri()
         warm = background.submit(tracking.warm_up)  # the process imports MLflow while the study opens
     status = "FAILED"
-    study_run = None
+    study_run, dataset = None, None
     try:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = open_study(config, storage)
         if background is not None:
+            dataset = tracking.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
             warm.result()
             study_run = background.submit(
                 tracking.open_study_run,
@@ -373,6 +375,7 @@ def run_study(
                     for k, v in flat_params(section, getattr(config, section)).items()
                 },
                 note=_dashboard_note(config, config.study.storage),
+                dataset=dataset,
             ).result()
             study.set_user_attr("mlflow_parent_run_id", study_run.run_id)
             study.set_user_attr("mlflow_experiment_id", study_run.experiment_id)
@@ -385,6 +388,7 @@ def run_study(
                 _print_trial(trial, state, value, records, objective.study_best)
 
         objective = Objective(config, data, background, study_run, on_trial_end)
+        objective.dataset = dataset
         completed = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
         if completed:
             objective.study_best = max(completed) if objective.maximize else min(completed)

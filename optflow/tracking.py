@@ -73,6 +73,25 @@ class TrialOutcome:
     title: str = ""  # of the loss-curve figure; default "trial N"
 
 
+def dataset_input(name: str, features: Any, targets: Any, source: str, context: str = "training") -> Any:
+    """The data set as an MLflow run input (name, digest, schema, profile); built once, logged on every run.
+
+    `source` is a file path (a CSV) or a description of the code that made the data (bundled, synthetic).
+    """
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.numpy_dataset import from_numpy
+    from mlflow.entities import DatasetInput, InputTag
+
+    origin = source if os.path.isfile(source) else CodeDatasetSource(tags={"loader": source})
+    dataset = from_numpy(features, targets=targets, name=name, source=origin)
+    return DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
+
+
+def _log_dataset(mlflow: MlflowClient, run_id: str, dataset: Any) -> None:
+    if dataset is not None:
+        mlflow.log_inputs(run_id, datasets=[dataset])
+
+
 def _batched(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -87,6 +106,7 @@ def open_study_run(
     tags: Mapping[str, str],
     params: Mapping[str, str],
     note: str,
+    dataset: Any = None,
 ) -> StudyRun:
     """The study's parent run: the one recorded in the study (resume), the one `mlflow run` made, or a new one.
 
@@ -116,11 +136,17 @@ def open_study_run(
     mlflow.log_batch(run_id, tags=all_tags)
     for chunk in _batched([Param(k, v) for k, v in params.items()], MAX_PARAMS_PER_BATCH):
         mlflow.log_batch(run_id, params=chunk)
+    _log_dataset(mlflow, run_id, dataset)
     return StudyRun(tracking_uri, experiment_id, run_id, owned)
 
 
 def start_trial_run(
-    study_run: StudyRun, run_name: str, params: Mapping[str, str], tags: Mapping[str, str], parent: bool = True
+    study_run: StudyRun,
+    run_name: str,
+    params: Mapping[str, str],
+    tags: Mapping[str, str],
+    parent: bool = True,
+    dataset: Any = None,
 ) -> str:
     """A child run of the study run with the trial's params; returns its run id."""
     mlflow = client(study_run.tracking_uri)
@@ -128,23 +154,32 @@ def start_trial_run(
     run = mlflow.create_run(study_run.experiment_id, run_name=run_name, tags=tags)
     for chunk in _batched([Param(k, v) for k, v in params.items()], MAX_PARAMS_PER_BATCH):
         mlflow.log_batch(run.info.run_id, params=chunk)
+    _log_dataset(mlflow, run.info.run_id, dataset)
     return run.info.run_id
 
 
 def create_run(
-    tracking_uri: str, experiment_name: str, run_name: str, params: Mapping[str, str], tags: Mapping[str, str]
+    tracking_uri: str,
+    experiment_name: str,
+    run_name: str,
+    params: Mapping[str, str],
+    tags: Mapping[str, str],
+    dataset: Any = None,
 ) -> str:
     """A stand-alone run (`optflow train` outside `mlflow run`); returns its id."""
     mlflow = client(tracking_uri)
     experiment = mlflow.get_experiment_by_name(experiment_name)
     experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(experiment_name)
     study_run = StudyRun(tracking_uri, experiment_id, "", owned=True)
-    return start_trial_run(study_run, run_name, params, tags, parent=False)
+    return start_trial_run(study_run, run_name, params, tags, parent=False, dataset=dataset)
 
 
-def log_params(tracking_uri: str, run_id: str, params: Mapping[str, str], tags: Mapping[str, str]) -> str:
-    """Params and tags into an existing run (the one `mlflow run` made); returns the run id."""
+def log_params(
+    tracking_uri: str, run_id: str, params: Mapping[str, str], tags: Mapping[str, str], dataset: Any = None
+) -> str:
+    """Params, tags and data set into an existing run (the one `mlflow run` made); returns the run id."""
     mlflow = client(tracking_uri)
+    _log_dataset(mlflow, run_id, dataset)
     for chunk in _batched([Param(k, v) for k, v in params.items()], MAX_PARAMS_PER_BATCH):
         mlflow.log_batch(run_id, params=chunk)
     mlflow.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])

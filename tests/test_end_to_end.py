@@ -69,6 +69,8 @@ def test_one_study_run_and_n_trial_runs(mlflow_run):
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "study")}
     assert {"study/trials.csv", "study/search_space.json", "study/best_config.yaml"} <= artifacts
     assert len(client.get_metric_history(parent.info.run_id, "best_value")) == N_TRIALS
+    (dataset_input,) = client.get_run(parent.info.run_id).inputs.dataset_inputs
+    assert dataset_input.dataset.name == "digits" and "load_digits" in dataset_input.dataset.source
 
 
 def test_trial_runs_follow_the_contract(mlflow_run):
@@ -89,6 +91,8 @@ def test_trial_runs_follow_the_contract(mlflow_run):
             assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(epochs_run))
         assert {"best_val_loss", "train_seconds"} <= set(run.data.metrics)
         assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "loss_curve.png"}
+        inputs = client.get_run(run.info.run_id).inputs.dataset_inputs
+        assert [(i.dataset.name, i.tags[0].value) for i in inputs] == [("digits", "training")]
 
 
 def test_optuna_study_links_to_the_runs(mlflow_run):
