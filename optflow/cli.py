@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(tune)
     train = commands.add_parser("train", help="one training run with the config's fixed params")
     _add_common(train)
+    dashboard = commands.add_parser("dashboard", help="optuna-dashboard on the study's storage")
+    dashboard.add_argument("--config", default="", help="YAML config file whose study.storage to open")
+    dashboard.add_argument("--storage", default="", help=f"storage URL (default: {STORAGE_ENV}, then the config)")
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", default=8080, type=int)
     return parser
 
 
@@ -137,18 +142,29 @@ def _train(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    from optflow.dashboard import artifact_dir, serve
+
+    storage = args.storage or os.environ.get(STORAGE_ENV, "") or load_config(args.config or None).study.storage
+    serve(storage, args.host, args.port, artifact_dir(storage))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="optflow: %(levelname)s: %(message)s")
     signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM ends runs like Ctrl-C: KILLED, never RUNNING
     try:
+        if args.command == "dashboard":
+            return _dashboard(args)
         config = config_from_args(args)
         return {"tune": _tune, "train": _train}[args.command](args, config)
     except UsageError as error:
         print(f"optflow: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("optflow: interrupted; the current trial was ended as KILLED", file=sys.stderr)
+        if args.command != "dashboard":
+            print("optflow: interrupted; the current trial was ended as KILLED", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -6,6 +6,8 @@ can be written while a trial runs or after it ended.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 from optuna_dashboard import save_note
 
@@ -45,3 +47,30 @@ def trial_note(
 
 def save_trial_note(trial: optuna.Trial, text: str) -> None:
     save_note(trial, text)
+
+
+def artifact_dir(storage_url: str) -> Path | None:
+    """Where a study's Optuna artifacts live: `optuna_artifacts/` beside an SQLite storage file."""
+    if storage_url.startswith("sqlite:///"):
+        return Path(storage_url.removeprefix("sqlite:///")).resolve().parent / "optuna_artifacts"
+    return None
+
+
+def serve(storage_url: str, host: str, port: int, artifacts: Path | None) -> None:
+    """Run optuna-dashboard on the study's storage (and artifact store) until interrupted.
+
+    The socket is bound before the address is printed, so the line is a true readiness signal for scripts.
+    """
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from optuna.artifacts import FileSystemArtifactStore
+    from optuna_dashboard import wsgi
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # one line per request is noise here
+            pass
+
+    store = FileSystemArtifactStore(str(artifacts)) if artifacts and artifacts.is_dir() else None
+    with make_server(host, port, wsgi(storage_url, artifact_store=store), handler_class=QuietHandler) as server:
+        print(f"optuna-dashboard for {mask_password(storage_url)} listening on http://{host}:{port}/", flush=True)
+        server.serve_forever()

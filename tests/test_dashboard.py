@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import optuna
+import pytest
+
 from optflow.dashboard import mlflow_run_link, trial_note
 from optflow.records import EpochRecord
 
@@ -22,3 +34,34 @@ def test_trial_note_has_state_value_epochs_and_reason():
     note = trial_note("PRUNED", None, "val_loss", records, "pruned at epoch 0", "`r1`")
     assert note.startswith("**PRUNED**\n\n1 epochs in 0.50 s; last epoch: train_loss 1, val_loss 0.9")
     assert "reason: pruned at epoch 0" in note and note.endswith("MLflow run: `r1`")
+
+
+@pytest.mark.slow
+def test_dashboard_command_serves_the_study(tmp_path):
+    """`optflow dashboard` starts a real optuna-dashboard server on 127.0.0.1 that lists the study."""
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="served", storage=storage)
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "optflow", "dashboard", "--storage", storage, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in server.stdout], daemon=True).start()
+    try:
+        seen = []
+        while not any("listening on" in line for line in seen):  # printed once the socket is bound
+            seen.append(lines.get(timeout=60))
+        assert any(f"http://127.0.0.1:{port}/" in line for line in seen)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=30) as response:
+            summaries = json.load(response)["study_summaries"]
+        assert [s["study_name"] for s in summaries] == ["served"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
