@@ -20,7 +20,7 @@ logger = logging.getLogger("optflow")
 
 def _png(figure: Any) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")  # keep legends placed outside the axes
     return buffer.getvalue()
 
 
