@@ -114,24 +114,43 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
         f"study {result.study_name}: {result.n_complete} complete of {result.n_trials} trials; "
         f"best {config.study.metric} = {best}"
     )
-    if result.best_params:
-        print("best params: " + ", ".join(f"{k}={v}" for k, v in result.best_params.items()))
+    if result.top_trials:
+        print(_best_trials_table(result.top_trials, config.study.metric))
     if result.study_run_id:
         print(f"MLflow study run {result.study_run_id} at {result.tracking_uri}")
     return 0
 
 
+def _best_trials_table(trials: list[tuple[int, float, dict]], metric: str) -> str:
+    """A plain-text table of the best trials, best first."""
+    names = sorted({name for _, _, params in trials for name in params})
+    rows = [["trial", metric, *names]]
+    for number, value, params in trials:
+        cells = [f"{params[n]:.4g}" if isinstance(params.get(n), float) else str(params.get(n, "-")) for n in names]
+        rows.append([str(number), f"{value:.6g}", *cells])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
+
+
 def _train(args: argparse.Namespace, config: Config) -> int:
+    from tqdm import tqdm
+
     from optflow.train_run import run_training
 
-    def progress(record) -> None:
-        if not args.quiet:
-            extra = "  ".join(f"{k}={v:.4g}" for k, v in record.metrics().items())
-            print(f"epoch {record.epoch:3d}  {extra}")
+    bar = None if args.quiet else tqdm(total=config.training.epochs, unit="epoch", desc="train", dynamic_ncols=True)
 
-    result = run_training(
-        config, tracking_uri=args.tracking_uri or None, tracking_enabled=not args.no_tracking, progress=progress
-    )
+    def progress(record) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in record.metrics().items() if k != "lr"})
+
+    try:
+        result = run_training(
+            config, tracking_uri=args.tracking_uri or None, tracking_enabled=not args.no_tracking, progress=progress
+        )
+    finally:
+        if bar is not None:
+            bar.close()
     if result.fail_reason:
         print(f"optflow: training failed: {result.fail_reason}", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ import sqlalchemy
 import torch
 import yaml
 from optuna.trial import FrozenTrial, TrialState
+from tqdm import tqdm
 
 from optflow import tracking
 from optflow.background import Background
@@ -47,6 +48,7 @@ GRACE_SECONDS = int(os.environ.get("OPTFLOW_GRACE_SECONDS", str(3 * HEARTBEAT_SE
 MAX_RETRIES = 2  # a trial whose worker died is run again at most this many times
 FAIL_REASON_ATTR = "fail_reason"  # user attr set on trials that failed by themselves (divergence, errors)
 INPUT_EXAMPLE_ROWS = 5
+TOP_TRIALS = 5  # rows of the final table of best trials
 
 
 # ------------------------------------------------------------------------------------------------ storage
@@ -301,6 +303,7 @@ class StudyResult:
     study_run_id: str | None
     tracking_uri: str | None
     seconds_per_trial: float
+    top_trials: list[tuple[int, float, dict[str, Any]]] = field(default_factory=list)  # best first
 
 
 def _study_summary(config: Config) -> str:
@@ -317,11 +320,11 @@ def _dashboard_note(config: Config, storage_url: str) -> str:
     )
 
 
-def _print_trial(trial, state: str, value: float | None, records: list[EpochRecord], study_best) -> None:
+def _trial_line(trial, state: str, value: float | None, records: list[EpochRecord], study_best) -> str:
     shown = f"{value:.4f}" if value is not None and math.isfinite(value) else "-"
     best = f"{study_best:.4f}" if study_best is not None else "-"
     params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
-    print(f"trial {trial.number:4d} {state:8s} value={shown:>8s} best={best:>8s} epochs={len(records):3d}  {params}")
+    return f"trial {trial.number:4d} {state:8s} value={shown:>8s} best={best:>8s} epochs={len(records):3d}  {params}"
 
 
 def _short(value: Any) -> str:
@@ -383,18 +386,35 @@ def run_study(
             link = mlflow_run_link(tracking_uri, study_run.experiment_id, study_run.run_id)
             save_study_note(study, f"{_study_summary(config)}\n\nMLflow study run: {link}")
 
+        total = budget(config)
+        progress = (
+            None
+            if quiet
+            else tqdm(
+                total=total,
+                initial=min(trials_used(study), total),
+                unit="trial",
+                desc=config.study.name,
+                dynamic_ncols=True,
+            )
+        )
+
         def on_trial_end(trial, state, value, records) -> None:
-            if not quiet:
-                _print_trial(trial, state, value, records, objective.study_best)
+            if progress is not None:
+                progress.write(_trial_line(trial, state, value, records, objective.study_best))
+                progress.update(1)
+                if objective.study_best is not None:
+                    progress.set_postfix_str(f"best {config.study.metric} {objective.study_best:.4g}")
 
         objective = Objective(config, data, background, study_run, on_trial_end)
         objective.dataset = dataset
         completed = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
         if completed:
             objective.study_best = max(completed) if objective.maximize else min(completed)
-        total = budget(config)
         while trials_used(study) < total:
             study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
+        if progress is not None:
+            progress.close()
         if background is not None:
             _log_best_model(study, objective, background)
             background.submit(tracking.log_study_artifacts, study_run, study_summary_files(study, config))
@@ -429,6 +449,7 @@ def _log_best_model(study: optuna.Study, objective: Objective, background: Backg
 def _result(study, config, study_run, tracking_uri, objective) -> StudyResult:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     best = study.best_trial if complete else None
+    ranked = sorted(complete, key=lambda t: t.value, reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)
     return StudyResult(
         study_name=config.study.name,
         n_trials=len(study.get_trials(deepcopy=False)),
@@ -438,4 +459,5 @@ def _result(study, config, study_run, tracking_uri, objective) -> StudyResult:
         study_run_id=study_run.run_id if study_run else None,
         tracking_uri=mask_password(tracking_uri) if tracking_uri else None,
         seconds_per_trial=sum(objective.seconds) / max(1, len(objective.seconds)),
+        top_trials=[(t.number, t.value, dict(t.params)) for t in ranked[:TOP_TRIALS]],
     )

@@ -105,3 +105,22 @@ def test_train_command_logs_one_run(workdir, capsys):
     assert "best val_loss = " in capsys.readouterr().out
     assert count_rows(workdir / "mlflow.db", "runs") == 1
     assert count_rows(workdir / "mlflow.db", "metrics") >= 3 * 4
+
+
+def test_tune_prints_progress_and_a_table_of_the_best_trials(workdir, capsys):
+    code = main(
+        ["tune", "--config", DIGITS, "--n-trials", "3", "--epochs", "2", "--sampler", "random", "--no-tracking"]
+    )
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "3/3" in captured.err  # the progress bar
+    table = captured.out.split("best val_loss = ")[1].splitlines()[1:]
+    assert table[0].split()[:2] == ["trial", "val_loss"]
+    values = [float(line.split()[1]) for line in table[1:]]
+    assert len(values) == 3 and values == sorted(values)
+
+
+def test_quiet_prints_no_progress(workdir, capsys):
+    assert main(["tune", "--config", DIGITS, "--n-trials", "2", "--epochs", "1", "--no-tracking", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "trial/s" not in captured.err and "trial    0" not in captured.out
