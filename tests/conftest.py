@@ -26,3 +26,48 @@ def diabetes() -> Dataset:
 @pytest.fixture
 def quick_training() -> TrainingConfig:
     return TrainingConfig(epochs=5, batch_size=32, lr=0.05)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(command: list[str], ready_text: str, timeout: float = 120.0):
+    """Start a server process and return it once its output shows `ready_text` (no sleeping: the output
+    lines are read as they come, and the wait ends on the line itself or fails after `timeout`)."""
+    import os
+    import queue
+    import subprocess
+    import threading
+
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    seen: list[str] = []
+    try:
+        while not any(ready_text in line for line in seen):
+            seen.append(lines.get(timeout=timeout))
+    except queue.Empty:
+        process.kill()
+        raise RuntimeError(f"{command[0]} did not print {ready_text!r}; it printed:\n{''.join(seen)}") from None
+    process.ready_output = "".join(seen)
+    return process
+
+
+def stop_server(process) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except Exception:
+        process.kill()

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
-import socket
-import subprocess
 import sys
-import threading
 import urllib.request
 
 import optuna
 import pytest
+from conftest import free_port, start_server, stop_server
 
 from optflow.dashboard import mlflow_run_link, trial_note
 from optflow.records import EpochRecord
@@ -42,26 +38,13 @@ def test_dashboard_command_serves_the_study(tmp_path):
     storage = f"sqlite:///{tmp_path}/optuna.db"
     study = optuna.create_study(study_name="served", storage=storage)
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "optflow", "dashboard", "--storage", storage, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in server.stdout], daemon=True).start()
+    port = free_port()
+    command = [sys.executable, "-m", "optflow", "dashboard", "--storage", storage, "--port", str(port)]
+    server = start_server(command, "listening on")  # printed once the socket is bound
     try:
-        seen = []
-        while not any("listening on" in line for line in seen):  # printed once the socket is bound
-            seen.append(lines.get(timeout=60))
-        assert any(f"http://127.0.0.1:{port}/" in line for line in seen)
+        assert f"http://127.0.0.1:{port}/" in server.ready_output
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=30) as response:
             summaries = json.load(response)["study_summaries"]
         assert [s["study_name"] for s in summaries] == ["served"]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
