@@ -6,6 +6,9 @@ can be written while a trial runs or after it ended.
 
 from __future__ import annotations
 
+import io
+import json
+import uuid
 from pathlib import Path
 
 import optuna
@@ -49,14 +52,40 @@ def save_trial_note(trial: optuna.Trial, text: str) -> None:
     save_note(trial, text)
 
 
-def artifact_dir(storage_url: str) -> Path | None:
-    """Where a study's Optuna artifacts live: `optuna_artifacts/` beside an SQLite storage file."""
+ARTIFACTS_DIR = "optuna_artifacts"
+
+
+def artifact_dir(storage_url: str) -> Path:
+    """Where a study's Optuna artifacts live: beside an SQLite storage file, else in the working directory
+    (give every worker of a server-backed study the same shared directory)."""
     if storage_url.startswith("sqlite:///"):
-        return Path(storage_url.removeprefix("sqlite:///")).resolve().parent / "optuna_artifacts"
-    return None
+        return Path(storage_url.removeprefix("sqlite:///")).resolve().parent / ARTIFACTS_DIR
+    return Path(ARTIFACTS_DIR).resolve()
 
 
-def serve(storage_url: str, host: str, port: int, artifacts: Path | None) -> None:
+def reserve_artifact(trial: optuna.Trial, filename: str, mimetype: str) -> str:
+    """Register an artifact on a running trial now and return its id; the file is written later.
+
+    Optuna only lets a trial's attrs change while it runs, and drawing the figure costs tens of
+    milliseconds: so the trial records the artifact's id at once (one storage write) and the tracking process
+    writes the file under that id with `write_artifact` when it draws the same figure for MLflow. The record
+    has the shape `optuna.artifacts.upload_artifact` writes (tests read it back with Optuna's public API).
+    """
+    artifact_id = str(uuid.uuid4())
+    meta = {"artifact_id": artifact_id, "filename": filename, "mimetype": mimetype, "encoding": None}
+    trial.storage.set_trial_system_attr(trial._trial_id, f"artifacts:{artifact_id}", json.dumps(meta))
+    return artifact_id
+
+
+def write_artifact(directory: str, artifact_id: str, content: bytes) -> None:
+    """The file of a reserved artifact, into the study's file-system artifact store."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    FileSystemArtifactStore(directory).write(artifact_id, io.BytesIO(content))
+
+
+def serve(storage_url: str, host: str, port: int, artifacts: Path) -> None:
     """Run optuna-dashboard on the study's storage (and artifact store) until interrupted.
 
     The socket is bound before the address is printed, so the line is a true readiness signal for scripts.
@@ -70,7 +99,7 @@ def serve(storage_url: str, host: str, port: int, artifacts: Path | None) -> Non
         def log_message(self, format: str, *args: object) -> None:  # one line per request is noise here
             pass
 
-    store = FileSystemArtifactStore(str(artifacts)) if artifacts and artifacts.is_dir() else None
+    store = FileSystemArtifactStore(str(artifacts)) if artifacts.is_dir() else None
     with make_server(host, port, wsgi(storage_url, artifact_store=store), handler_class=QuietHandler) as server:
         print(f"optuna-dashboard for {mask_password(storage_url)} listening on http://{host}:{port}/", flush=True)
         server.serve_forever()

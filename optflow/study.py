@@ -30,7 +30,14 @@ from optflow.config import (
     run_params,
     training_params,
 )
-from optflow.dashboard import mlflow_run_link, save_study_note, save_trial_note, trial_note
+from optflow.dashboard import (
+    artifact_dir,
+    mlflow_run_link,
+    reserve_artifact,
+    save_study_note,
+    save_trial_note,
+    trial_note,
+)
 from optflow.data import Dataset, load_dataset
 from optflow.errors import UsageError
 from optflow.records import EpochRecord, best_value, final_metrics
@@ -258,6 +265,10 @@ class Objective:
         training_config,
         started_ms,
     ) -> None:
+        artifact = None
+        if records:
+            reserved = reserve_artifact(trial, "loss_curve.png", "image/png")
+            artifact = (str(artifact_dir(self.config.study.storage)), reserved)
         model_bytes = serialize_model(model) if state == "COMPLETE" and self.config.study.log_models != "none" else None
         if better and model_bytes is not None and self.config.study.log_models == "best":
             self.best_model = BestModel(value, trial.number, run, model_bytes)
@@ -274,6 +285,7 @@ class Objective:
             study_best=self.study_best if state == "COMPLETE" else None,
             model=model_bytes if self.config.study.log_models == "all" else None,
             input_example=self.input_example,
+            optuna_artifact=artifact,
         )
         self.background.submit(tracking.finish_trial_run, self.study_run, run.result(), outcome)
 

@@ -71,6 +71,7 @@ class TrialOutcome:
     input_example: Any = None
     tags: Mapping[str, str] = field(default_factory=dict)
     title: str = ""  # of the loss-curve figure; default "trial N"
+    optuna_artifact: tuple[str, str] | None = None  # (artifact directory, reserved id) for the loss-curve PNG
 
 
 def dataset_input(name: str, features: Any, targets: Any, source: str, context: str = "training") -> Any:
@@ -216,7 +217,14 @@ def finish_run(tracking_uri: str, run_id: str, outcome: TrialOutcome, terminate:
     mlflow.log_text(run_id, outcome.config_yaml, "config.yaml")
     if outcome.records:
         title = outcome.title or f"trial {outcome.number}"
-        mlflow.log_figure(run_id, loss_curve(outcome.records, title), "loss_curve.png")
+        figure = loss_curve(outcome.records, title)
+        mlflow.log_figure(run_id, figure, "loss_curve.png")
+        if outcome.optuna_artifact is not None:
+            from optflow.dashboard import write_artifact
+
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png")
+            write_artifact(*outcome.optuna_artifact, buffer.getvalue())
     if outcome.model is not None:
         log_model(tracking_uri, run_id, outcome.model, outcome.input_example)
     if terminate:
