@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import matplotlib
@@ -12,6 +13,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from optflow.records import EpochRecord  # noqa: E402
+
+
+def figure_png(figure: Figure) -> bytes:
+    """The figure as PNG bytes (legends outside the axes kept in)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
 
 
 def loss_curve(records: Sequence[EpochRecord], title: str) -> Figure:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import warnings
@@ -19,9 +18,9 @@ logger = logging.getLogger("optflow")
 
 
 def _png(figure: Any) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")  # keep legends placed outside the axes
-    return buffer.getvalue()
+    from optflow.plots import figure_png
+
+    return figure_png(figure)
 
 
 def study_summary_files(study: optuna.Study, config: Config) -> dict[str, bytes | str]:

@@ -198,7 +198,7 @@ def finish_trial_run(study_run: StudyRun, run_id: str, outcome: TrialOutcome) ->
 
 def finish_run(tracking_uri: str, run_id: str, outcome: TrialOutcome, terminate: bool = True) -> None:
     """Everything a finished training run logs; `terminate=False` leaves the status to `mlflow run`."""
-    from optflow.plots import loss_curve
+    from optflow.plots import figure_png, loss_curve
 
     mlflow = client(tracking_uri)
     metrics = [
@@ -216,15 +216,16 @@ def finish_run(tracking_uri: str, run_id: str, outcome: TrialOutcome, terminate:
 
     mlflow.log_text(run_id, outcome.config_yaml, "config.yaml")
     if outcome.records:
-        title = outcome.title or f"trial {outcome.number}"
-        figure = loss_curve(outcome.records, title)
-        mlflow.log_figure(run_id, figure, "loss_curve.png")
+        png = figure_png(loss_curve(outcome.records, outcome.title or f"trial {outcome.number}"))
+        with tempfile.TemporaryDirectory() as tmp:  # one drawing serves MLflow and optuna-dashboard
+            path = os.path.join(tmp, "loss_curve.png")
+            with open(path, "wb") as handle:
+                handle.write(png)
+            mlflow.log_artifact(run_id, path)
         if outcome.optuna_artifact is not None:
             from optflow.dashboard import write_artifact
 
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format="png")
-            write_artifact(*outcome.optuna_artifact, buffer.getvalue())
+            write_artifact(*outcome.optuna_artifact, png)
     if outcome.model is not None:
         log_model(tracking_uri, run_id, outcome.model, outcome.input_example)
     if terminate:
