@@ -71,3 +71,12 @@ def stop_server(process) -> None:
         process.wait(timeout=30)
     except Exception:
         process.kill()
+
+
+@pytest.fixture(autouse=True)
+def _forget_global_mlflow_uri():
+    """Tests that load models set MLflow's process-wide tracking URI; later tests must not inherit it."""
+    yield
+    import mlflow
+
+    mlflow.set_tracking_uri(None)
