@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(tune)
     train = commands.add_parser("train", help="one training run with the config's fixed params")
     _add_common(train)
+    compare = commands.add_parser("compare", help="the same task under several samplers and seeds")
+    _add_common(compare)
+    compare.add_argument("--samplers", default="grid,random,tpe,gp", help="comma-separated sampler names")
+    compare.add_argument("--seeds", default=3, type=int, help="runs per sampler (seeds 0..K-1)")
+    compare.add_argument(
+        "--target", default=None, type=float, help="value to reach (default: the median final best over all runs)"
+    )
     dashboard = commands.add_parser("dashboard", help="optuna-dashboard on the study's storage")
     dashboard.add_argument("--config", default="", help="YAML config file whose study.storage to open")
     dashboard.add_argument("--storage", default="", help=f"storage URL (default: {STORAGE_ENV}, then the config)")
@@ -161,6 +168,28 @@ def _train(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace, config: Config) -> int:
+    from optflow.compare import default_target, format_table, log_comparison, run_comparison, summary_rows
+    from optflow.config import one_of, resolve_direction
+    from optflow.samplers import SAMPLERS
+
+    rule = one_of(SAMPLERS.keys)
+    samplers = [rule.check("--samplers", name.strip()) for name in args.samplers.split(",") if name.strip()]
+    if args.seeds < 1:
+        raise UsageError(f"--seeds must be an int in [1, inf); got {args.seeds}")
+    results = run_comparison(config, samplers, args.seeds, quiet=args.quiet)
+    target = args.target if args.target is not None else default_target(results)
+    maximize = resolve_direction(config.study) == "maximize"
+    print(f"target {config.study.metric} = {target:.6g}")
+    print(format_table(summary_rows(results, target, maximize)))
+    if not args.no_tracking:
+        import mlflow
+
+        run_id = log_comparison(args.tracking_uri or mlflow.get_tracking_uri(), config, results, target, args.seeds)
+        print(f"MLflow comparison run {run_id}")
+    return 0
+
+
 def _dashboard(args: argparse.Namespace) -> int:
     from optflow.dashboard import artifact_dir, serve
 
@@ -177,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "dashboard":
             return _dashboard(args)
         config = config_from_args(args)
-        return {"tune": _tune, "train": _train}[args.command](args, config)
+        return {"tune": _tune, "train": _train, "compare": _compare}[args.command](args, config)
     except UsageError as error:
         print(f"optflow: error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -15,6 +15,12 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from optflow.records import EpochRecord  # noqa: E402
 
 
+def new_figure() -> tuple[Figure, object]:
+    """A 640x400 figure with one axis, drawn without pyplot (safe in any thread or process)."""
+    figure = Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
+    return figure, figure.add_subplot()
+
+
 def figure_png(figure: Figure) -> bytes:
     """The figure as PNG bytes (legends outside the axes kept in)."""
     buffer = io.BytesIO()
@@ -24,8 +30,7 @@ def figure_png(figure: Figure) -> bytes:
 
 def loss_curve(records: Sequence[EpochRecord], title: str) -> Figure:
     """Train and validation loss per epoch, with the validation accuracy or RMSE on a second axis."""
-    figure = Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
-    axis = figure.add_subplot()
+    figure, axis = new_figure()
     epochs = [r.epoch for r in records]
     axis.plot(epochs, [r.train_loss for r in records], label="train_loss", color="tab:blue")
     axis.plot(epochs, [r.val_loss for r in records], label="val_loss", color="tab:orange")
@@ -47,8 +52,7 @@ def loss_curve(records: Sequence[EpochRecord], title: str) -> Figure:
 
 def curves_overlay(curves: dict[str, dict[int, float]], metric: str, title: str) -> Figure:
     """One metric per epoch for several trials on one axis (the best trials of a study)."""
-    figure = Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
-    axis = figure.add_subplot()
+    figure, axis = new_figure()
     for label, values in curves.items():
         epochs = sorted(values)
         axis.plot(epochs, [values[e] for e in epochs], label=label, marker="o", markersize=2)
