@@ -134,6 +134,8 @@ def comparison_figure(results: list[SamplerResult], metric: str, target: float, 
         axis.plot(steps, median, label=result.sampler)
         axis.fill_between(steps, low, high, alpha=0.2)
     axis.axhline(target, color="grey", linestyle="--", linewidth=1, label="target")
+    if all(np.nanmin(r.curves) > 0 for r in results):
+        axis.set_yscale("log")
     axis.set_xlabel("trial")
     axis.set_ylabel(f"best {metric} so far")
     axis.set_title(title)

@@ -73,7 +73,7 @@ def _plots(study: optuna.Study) -> dict[str, bytes | str]:
         "optimization_history": (plot_optimization_history, mpl.plot_optimization_history),
         "intermediate_values": (plot_intermediate_values, mpl.plot_intermediate_values),
         "param_importances": (plot_param_importances, mpl.plot_param_importances),
-        "parallel_coordinate": (plot_parallel_coordinate, None),
+        "parallel_coordinate": (plot_parallel_coordinate, mpl.plot_parallel_coordinate),
     }
     values = [v for t in study.get_trials(deepcopy=False) for v in (*t.intermediate_values.values(), t.value)]
     positive = all(v is None or v > 0 for v in values)

@@ -132,7 +132,13 @@ def test_study_run_gets_plots_that_are_real_images(tmp_path):
     result = run_study(config, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", inline_tracking=True, quiet=True)
     client, parent, _ = runs_of(tmp_path, result.study_run_id)
     names = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
-    expected = ("optimization_history", "intermediate_values", "param_importances", "best_loss_curves")
+    expected = (
+        "optimization_history",
+        "intermediate_values",
+        "param_importances",
+        "parallel_coordinate",
+        "best_loss_curves",
+    )
     for name in expected:
         path = client.download_artifacts(parent.info.run_id, f"plots/{name}.png", str(tmp_path))
         with Image.open(path) as image:
