@@ -138,6 +138,19 @@ def trials_used(study: optuna.Study) -> int:
 # ---------------------------------------------------------------------------------------------- objective
 
 
+@dataclass(frozen=True)
+class EndedTrial:
+    """How a trial ended, as the objective hands it to tracking."""
+
+    state: str  # COMPLETE, PRUNED or FAIL
+    run_status: str | None  # overrides the MLflow status implied by the state (KILLED when interrupted)
+    reason: str
+    value: float | None
+    better: bool  # a new best of this worker
+    records: list[EpochRecord]
+    started_ms: int
+
+
 @dataclass
 class BestModel:
     """The best model this worker trained, kept to log once at the end (`log_models: best`)."""
@@ -211,20 +224,8 @@ class Objective:
                 self.study_best = value
             if run is not None:
                 self._link(trial, run)
-                self._finish_run(
-                    trial,
-                    run,
-                    better,
-                    state,
-                    run_status,
-                    reason,
-                    value,
-                    records,
-                    model,
-                    model_config,
-                    training_config,
-                    started_ms,
-                )
+                ended = EndedTrial(state, run_status, reason, value, better, records, started_ms)
+                self._finish_run(trial, run, ended, model, model_config, training_config)
             link = ""
             if run is not None and run.done() and not run.exception():
                 link = mlflow_run_link(self.study_run.tracking_uri, self.study_run.experiment_id, run.result())
@@ -250,38 +251,25 @@ class Objective:
         trial.set_user_attr("mlflow_run_id", run.result())
         trial.set_user_attr("mlflow_experiment_id", self.study_run.experiment_id)
 
-    def _finish_run(
-        self,
-        trial,
-        run,
-        better,
-        state,
-        run_status,
-        reason,
-        value,
-        records,
-        model,
-        model_config,
-        training_config,
-        started_ms,
-    ) -> None:
+    def _finish_run(self, trial, run, ended: EndedTrial, model, model_config, training_config) -> None:
+        state, value, records = ended.state, ended.value, ended.records
         artifact = None
         if records:
             reserved = reserve_artifact(trial, "loss_curve.png", "image/png")
             artifact = (str(artifact_dir(self.config.study.storage)), reserved)
         model_bytes = serialize_model(model) if state == "COMPLETE" and self.config.study.log_models != "none" else None
-        if better and model_bytes is not None and self.config.study.log_models == "best":
+        if ended.better and model_bytes is not None and self.config.study.log_models == "best":
             self.best_model = BestModel(value, trial.number, run, model_bytes)
         resolved = resolved_config(self.config, model_config, training_config)
         outcome = tracking.TrialOutcome(
             number=trial.number,
             state=state,
-            run_status=run_status,
+            run_status=ended.run_status,
             records=records,
             final_metrics=final_metrics(records, state == "COMPLETE"),
             config_yaml=yaml.safe_dump(resolved, sort_keys=False),
-            started_ms=started_ms,
-            fail_reason=reason,
+            started_ms=ended.started_ms,
+            fail_reason=ended.reason,
             study_best=self.study_best if state == "COMPLETE" else None,
             model=model_bytes if self.config.study.log_models == "all" else None,
             input_example=self.input_example,
