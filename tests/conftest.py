@@ -80,3 +80,20 @@ def _forget_global_mlflow_uri():
     import mlflow
 
     mlflow.set_tracking_uri(None)
+
+
+def assert_predicts_like_retrained(loaded_model, config, params, rows: int = 7) -> None:
+    """A logged model's predictions equal those of a module retrained from the same params (same seed)."""
+    import numpy as np
+
+    from optflow.config import training_params
+    from optflow.training import fit, new_model, predict
+
+    data = load_dataset(config.data)
+    model_config, training_config = training_params(config, params)
+    module = new_model(model_config, training_config, data)
+    for _ in fit(module, data, training_config):
+        pass
+    x = data.x_val[:rows]
+    expected = predict(module, x).numpy()
+    np.testing.assert_allclose(np.asarray(loaded_model.predict(x.numpy())), expected, rtol=1e-5, atol=1e-6)

@@ -7,15 +7,12 @@ import sys
 import urllib.parse
 import urllib.request
 
-import numpy as np
 import optuna
 import pytest
-from conftest import free_port, start_server, stop_server
+from conftest import assert_predicts_like_retrained, free_port, start_server, stop_server
 
-from optflow.config import build_config, training_params
-from optflow.data import load_dataset
+from optflow.config import build_config
 from optflow.study import run_study
-from optflow.training import fit, new_model, predict
 
 pytestmark = pytest.mark.slow
 EPOCHS = 4
@@ -108,10 +105,4 @@ def test_best_model_reloads_over_http_and_predicts_like_the_trained_module(study
     mlflow.set_tracking_uri(uri)
     loaded = mlflow.pyfunc.load_model(model.model_uri)
 
-    data = load_dataset(config.data)
-    model_config, training_config = training_params(config, study.best_trial.params)
-    module = new_model(model_config, training_config, data)
-    for _ in fit(module, data, training_config):
-        pass
-    x = data.x_val[:9]
-    np.testing.assert_allclose(np.asarray(loaded.predict(x.numpy())), predict(module, x).numpy(), rtol=1e-5, atol=1e-6)
+    assert_predicts_like_retrained(loaded, config, study.best_trial.params, rows=9)

@@ -153,12 +153,7 @@ def test_study_run_gets_plots_that_are_real_images(tmp_path):
 def test_best_model_reloads_with_pyfunc_and_predicts_like_a_retrained_module(tmp_path):
     """The logged model is the best trial's: retraining its params (same seed) gives the same predictions."""
     import mlflow
-    import numpy as np
-    import torch
-
-    from optflow.config import training_params
-    from optflow.data import load_dataset
-    from optflow.training import fit, new_model, predict
+    from conftest import assert_predicts_like_retrained
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     config = build_config(
@@ -186,17 +181,7 @@ def test_best_model_reloads_with_pyfunc_and_predicts_like_a_retrained_module(tmp
     mlflow.set_tracking_uri(uri)
     loaded = mlflow.pyfunc.load_model(f"models:/digits-best/{version.version}")
 
-    data = load_dataset(config.data)
-    model_config, training_config = training_params(config, study.best_trial.params)
-    module = new_model(model_config, training_config, data)
-    for _ in fit(module, data, training_config):
-        pass
-    x = data.x_val[:7]
-    expected = predict(module, x).numpy()
-    np.testing.assert_allclose(np.asarray(loaded.predict(x.numpy())), expected, rtol=1e-5, atol=1e-6)
-    assert torch.equal(
-        torch.as_tensor(expected).argmax(1), torch.as_tensor(np.asarray(loaded.predict(x.numpy()))).argmax(1)
-    )
+    assert_predicts_like_retrained(loaded, config, study.best_trial.params)
 
 
 def test_register_model_needs_best_models():
