@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 # Per-epoch metrics, logged with step = epoch. val_accuracy is for classification, val_rmse for regression.
 EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy", "val_rmse", "lr")
-# Once per trial.
-FINAL_METRICS = ("best_val_loss", "epochs_run", "train_seconds")
 
 
 @dataclass(frozen=True)

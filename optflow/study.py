@@ -406,15 +406,16 @@ def run_study(
                 if objective.study_best is not None:
                     progress.set_postfix_str(f"best {config.study.metric} {objective.study_best:.4g}")
 
-        objective = Objective(config, data, background, study_run, on_trial_end)
-        objective.dataset = dataset
+        objective = Objective(config, data, background, study_run, on_trial_end, dataset=dataset)
         completed = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
         if completed:
             objective.study_best = max(completed) if objective.maximize else min(completed)
-        while trials_used(study) < total:
-            study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
-        if progress is not None:
-            progress.close()
+        try:
+            while trials_used(study) < total:
+                study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
+        finally:
+            if progress is not None:
+                progress.close()
         if background is not None:
             _log_best_model(study, objective, background)
             background.submit(tracking.log_study_artifacts, study_run, study_summary_files(study, config))

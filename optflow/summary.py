@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -56,11 +57,27 @@ def _best_curves(study: optuna.Study, config: Config) -> Any:
     return curves_overlay(curves, config.study.metric, f"best {len(best)} trials of {config.study.name}")
 
 
+class _ImportancesOnce(optuna.importance.BaseImportanceEvaluator):
+    """Computes param importances once (seeded fANOVA) for both the HTML and the PNG plot, which would
+    otherwise each fit their own random forest and could disagree."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, float] | None = None
+
+    def evaluate(
+        self, study: optuna.Study, params: list[str] | None = None, *, target: Callable | None = None
+    ) -> dict[str, float]:
+        if self._cache is None:
+            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+            self._cache = evaluator.evaluate(study, params, target=target)
+        return self._cache
+
+
 def _plots(study: optuna.Study) -> dict[str, bytes | str]:
-    files: dict[str, bytes | str] = {}
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as mpl
     from optuna.visualization import (
         plot_intermediate_values,
@@ -69,28 +86,27 @@ def _plots(study: optuna.Study) -> dict[str, bytes | str]:
         plot_param_importances,
     )
 
+    importances = _ImportancesOnce()
     plots = {
-        "optimization_history": (plot_optimization_history, mpl.plot_optimization_history),
-        "intermediate_values": (plot_intermediate_values, mpl.plot_intermediate_values),
-        "param_importances": (plot_param_importances, mpl.plot_param_importances),
-        "parallel_coordinate": (plot_parallel_coordinate, mpl.plot_parallel_coordinate),
+        "optimization_history": (plot_optimization_history, mpl.plot_optimization_history, {}),
+        "intermediate_values": (plot_intermediate_values, mpl.plot_intermediate_values, {}),
+        "param_importances": (plot_param_importances, mpl.plot_param_importances, {"evaluator": importances}),
+        "parallel_coordinate": (plot_parallel_coordinate, mpl.plot_parallel_coordinate, {}),
     }
     values = [v for t in study.get_trials(deepcopy=False) for v in (*t.intermediate_values.values(), t.value)]
     positive = all(v is None or v > 0 for v in values)
+    files: dict[str, bytes | str] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, (interactive, static) in plots.items():
+        for name, (interactive, static, kwargs) in plots.items():
             try:
-                files[f"plots/{name}.html"] = interactive(study).to_html(include_plotlyjs="cdn")
-                if static is not None:
-                    axes = static(study)
-                    if name in LOG_SCALED and positive:
-                        axes.set_yscale("log")  # one diverging trial would flatten every other curve
-                    figure = axes.figure if hasattr(axes, "figure") else axes[0].figure
-                    files[f"plots/{name}.png"] = _png(figure)
-                    import matplotlib.pyplot as plt
-
-                    plt.close(figure)
+                files[f"plots/{name}.html"] = interactive(study, **kwargs).to_html(include_plotlyjs="cdn")
+                axes = static(study, **kwargs)
+                if name in LOG_SCALED and positive:
+                    axes.set_yscale("log")  # one diverging trial would flatten every other curve
+                figure = axes.figure if hasattr(axes, "figure") else axes[0].figure
+                files[f"plots/{name}.png"] = _png(figure)
+                plt.close(figure)
             except (ValueError, RuntimeError, ZeroDivisionError) as error:  # e.g. importances need 2+ trials
                 logger.info("skipped plot %s: %s", name, error)
     return files

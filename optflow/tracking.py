@@ -15,10 +15,11 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_RUN_NOTE
 
 from optflow.records import EpochRecord
@@ -262,32 +263,17 @@ def log_model(
         )
 
 
-def fail_run(tracking_uri: str, run_id: str, reason: str, state: str = "FAIL") -> None:
-    """End a run that cannot finish normally (interrupted, or left behind by a dead worker)."""
-    mlflow = client(tracking_uri)
-    mlflow.log_batch(run_id, tags=[RunTag("optuna.trial_state", state), RunTag("optflow.fail_reason", reason[:4000])])
-    mlflow.set_terminated(run_id, RUN_STATUS[state])
-
-
 def log_study_artifacts(study_run: StudyRun, files: Mapping[str, bytes | str]) -> None:
-    """Write summary files (path inside the run -> content) to the study run."""
-    mlflow = client(study_run.tracking_uri)
-    for path, content in files.items():
-        data = content.encode() if isinstance(content, str) else content
-        directory, _, name = path.rpartition("/")
-        with tempfile.TemporaryDirectory() as tmp:
-            local = os.path.join(tmp, name)
-            with open(local, "wb") as handle:
-                handle.write(data)
-            mlflow.log_artifact(study_run.run_id, local, directory or None)
+    """Write summary files (path inside the run -> content) to the study run, as one upload of a tree."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for path, content in files.items():
+            local = Path(tmp, path)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(content.encode() if isinstance(content, str) else content)
+        client(study_run.tracking_uri).log_artifacts(study_run.run_id, tmp)
 
 
 def close_study_run(study_run: StudyRun, status: str) -> None:
     """Set the study run's final status when optflow owns it (FINISHED, KILLED or FAILED)."""
     if study_run.owned:
         client(study_run.tracking_uri).set_terminated(study_run.run_id, status)
-
-
-def run_status(tracking_uri: str, run_id: str) -> str:
-    """The run's current status name (RUNNING, FINISHED, ...)."""
-    return RunStatus.to_string(RunStatus.from_string(client(tracking_uri).get_run(run_id).info.status))
