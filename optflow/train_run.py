@@ -42,16 +42,19 @@ def run_training(
         tracking_uri = tracking_uri or mlflow.get_tracking_uri()
         params = run_params(config.model, config.training)
         tags = {"optflow.kind": "train", "optflow.data": config.data.name}
+        dataset = tracking.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
         launcher = os.environ.get("MLFLOW_RUN_ID")
         if launcher:
-            run_id = background.submit(tracking.log_params, tracking_uri, launcher, params, tags).result()
+            run_id = background.submit(tracking.log_params, tracking_uri, launcher, params, tags, dataset).result()
         else:
             experiment = config.study.experiment or f"{config.study.name}-train"
-            run_id = background.submit(tracking.create_run, tracking_uri, experiment, "train", params, tags).result()
+            run_id = background.submit(
+                tracking.create_run, tracking_uri, experiment, "train", params, tags, dataset
+            ).result()
     started_ms = int(time.time() * 1000)
     model = new_model(config.model, config.training, data)
     records: list[EpochRecord] = []
-    state, reason = "FAIL", ""
+    state, reason, run_status = "FAIL", "", None
     try:
         for record in fit(model, data, config.training, config.study.metric, maximize):
             records.append(record)
@@ -61,7 +64,7 @@ def run_training(
     except TrainingDiverged as error:
         reason = f"diverged: {error}"
     except KeyboardInterrupt:
-        reason = "interrupted (Ctrl-C or SIGTERM)"
+        reason, run_status = "interrupted (Ctrl-C or SIGTERM)", "KILLED"
         raise
     finally:
         if background is not None:
@@ -69,7 +72,7 @@ def run_training(
             outcome = tracking.TrialOutcome(
                 number=0,
                 state=state,
-                run_status="KILLED" if reason.startswith("interrupted") else None,
+                run_status=run_status,
                 records=records,
                 final_metrics=final_metrics(records, state == "COMPLETE"),
                 config_yaml=yaml.safe_dump(resolved_config(config, config.model, config.training), sort_keys=False),

@@ -105,6 +105,7 @@ def test_train_command_logs_one_run(workdir, capsys):
     assert "best val_loss = " in capsys.readouterr().out
     assert count_rows(workdir / "mlflow.db", "runs") == 1
     assert count_rows(workdir / "mlflow.db", "metrics") >= 3 * 4
+    assert count_rows(workdir / "mlflow.db", "inputs") == 1  # the data set, recorded with log_inputs
 
 
 def test_tune_prints_progress_and_a_table_of_the_best_trials(workdir, capsys):
