@@ -153,14 +153,15 @@ class GPSampler(BaseSampler):
         y = _transform_outputs(sign * np.array([value for _, value in observed]))
 
         key = tuple(d.name for d in space.dimensions)
-        with self._lock:
+        with self._lock:  # shared state only; threads fit their models in parallel
             warm_start = self._warm_start.get(key)
-            restarts = len(y) <= ALWAYS_RESTART_BELOW or len(y) % RESTART_EVERY == 0
-            hyperparameters = fit_hyperparameters(
-                X, y, space.is_categorical, default_prior(space.dim), warm_start, restarts
-            )
-            self._warm_start[key] = hyperparameters.theta()
             rng = np.random.RandomState(self._rng.randint(2**31))
+        restarts = len(y) <= ALWAYS_RESTART_BELOW or len(y) % RESTART_EVERY == 0
+        hyperparameters = fit_hyperparameters(
+            X, y, space.is_categorical, default_prior(space.dim), warm_start, restarts
+        )
+        with self._lock:
+            self._warm_start[key] = hyperparameters.theta()
 
         gp = GaussianProcess(X, y, hyperparameters, space.is_categorical)
         incumbent = float(gp.posterior(X)[0].max())
