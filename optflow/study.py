@@ -7,14 +7,13 @@ import logging
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import optuna
-import sqlalchemy
 import torch
 import yaml
 from optuna.trial import FrozenTrial, TrialState
@@ -22,6 +21,7 @@ from tqdm import tqdm
 
 from optflow import tracking
 from optflow.background import Background
+from optflow.budget import FAIL_REASON_ATTR, budget, study_trials, trials_used
 from optflow.config import (
     Config,
     flat_params,
@@ -42,58 +42,21 @@ from optflow.data import Dataset, load_dataset
 from optflow.errors import UsageError
 from optflow.records import EpochRecord, best_value, final_metrics
 from optflow.samplers import make_pruner, make_sampler
-from optflow.space import grid_size, suggest
+from optflow.space import suggest
+from optflow.storage import HEARTBEAT_SECONDS, StudyLock, fail_stale_trials, open_storage, stale_trial_callback
 from optflow.summary import study_summary_files
 from optflow.training import TrainingDiverged, fit, new_model
 from optflow.urls import mask_password
 
 logger = logging.getLogger("optflow")
 
-# Optuna heartbeat: a worker silent for GRACE seconds is taken as dead and its trial failed (and retried).
-HEARTBEAT_SECONDS = int(os.environ.get("OPTFLOW_HEARTBEAT_SECONDS", "10"))
-GRACE_SECONDS = int(os.environ.get("OPTFLOW_GRACE_SECONDS", str(3 * HEARTBEAT_SECONDS)))
-MAX_RETRIES = 2  # a trial whose worker died is run again at most this many times
-FAIL_REASON_ATTR = "fail_reason"  # user attr set on trials that failed by themselves (divergence, errors)
 INPUT_EXAMPLE_ROWS = 5
+POLL_SECONDS = HEARTBEAT_SECONDS  # how often a worker with nothing left to run looks for others' dead trials
+SUMMARY_ATTR = "optflow:summary_trials"  # study system attr: the trial count the summary artifacts show
 TOP_TRIALS = 5  # rows of the final table of best trials
 
 
-# ------------------------------------------------------------------------------------------------ storage
-
-
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna RDB storage with heartbeats; SQLite gets WAL journaling (commits ~3x cheaper, readers unblocked)."""
-    is_sqlite = url.startswith("sqlite")
-    engine_kwargs = {"connect_args": {"timeout": 60}} if is_sqlite else {"pool_pre_ping": True}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat API, stable in use
-            storage = optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(MAX_RETRIES),
-            )
-    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError, ValueError) as error:
-        raise UsageError(
-            f"study.storage must be a database URL such as sqlite:///optuna.db or "
-            f"postgresql://user@host/db; got {mask_password(url)!r} ({type(error).__name__})"
-        ) from None
-    except sqlalchemy.exc.OperationalError as error:
-        reason = str(error.orig).splitlines()[0] if error.orig else "cannot connect"
-        raise UsageError(f"study.storage {mask_password(url)!r} cannot be opened: {mask_password(reason)}") from None
-    if is_sqlite:
-
-        @sqlalchemy.event.listens_for(storage.engine, "connect")
-        def _wal(connection: Any, _record: Any) -> None:
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        storage.engine.dispose()  # connections made before the listener reconnect with it
-    return storage
+# ------------------------------------------------------------------------------------------------ study
 
 
 def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.Study:
@@ -113,26 +76,6 @@ def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.S
             f"study.direction must match the stored study {config.study.name!r} ({stored}); got {direction}"
         )
     return study
-
-
-def budget(config: Config) -> int:
-    """Trials the study runs in all: n_trials, or the grid size for the grid sampler if smaller."""
-    if config.study.sampler == "grid":
-        return min(config.study.n_trials, grid_size(config.search))
-    return config.study.n_trials
-
-
-def trials_used(study: optuna.Study) -> int:
-    """Trials that count against the budget: finished ones, running ones, and not those lost to a dead worker.
-
-    A trial failed by the heartbeat (its worker died) carries no fail-reason attr and is retried instead.
-    """
-    counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-    return sum(
-        1
-        for trial in study.get_trials(deepcopy=False)
-        if trial.state in counted or (trial.state == TrialState.FAIL and FAIL_REASON_ATTR in trial.user_attrs)
-    )
 
 
 # ---------------------------------------------------------------------------------------------- objective
@@ -173,6 +116,7 @@ class Objective:
     best_model: BestModel | None = None
     study_best: float | None = None
     dataset: Any = None  # the MLflow dataset input logged on every trial run
+    after_sampling: Callable[[], None] = lambda: None  # releases the study lock once the params are drawn
     seconds: list[float] = field(default_factory=list)
 
     @property
@@ -183,6 +127,7 @@ class Objective:
         started = time.perf_counter()
         started_ms = int(time.time() * 1000)
         sampled = suggest(trial, self.config)
+        self.after_sampling()
         model_config, training_config = training_params(self.config, sampled)
         run = self._start_run(trial, sampled, model_config, training_config)
         metric = self.config.study.metric
@@ -241,13 +186,17 @@ class Objective:
             "optuna.trial_number": str(trial.number),
             "optflow.searched": ",".join(sampled),
         }
+        # Set by Optuna's retry of a dead worker's trial.
+        retried = trial.storage.get_trial_system_attrs(trial._trial_id).get("failed_trial")
+        if retried is not None:
+            tags["optflow.retry_of"] = str(retried)
         return self.background.submit(
             tracking.start_trial_run, self.study_run, f"trial-{trial.number:04d}", params, tags, dataset=self.dataset
         )
 
     def _link(self, trial: optuna.Trial, run: Future) -> None:
-        if "mlflow_run_id" in trial.user_attrs:
-            return
+        if trial.user_attrs.get("mlflow_run_id") == run.result():
+            return  # a retried trial arrives with the dead trial's attrs: those are overwritten
         trial.set_user_attr("mlflow_run_id", run.result())
         trial.set_user_attr("mlflow_experiment_id", self.study_run.experiment_id)
 
@@ -338,13 +287,15 @@ def run_study(
     tracking_enabled: bool = True,
     inline_tracking: bool = False,
     quiet: bool = False,
+    worker: str = "",
 ) -> StudyResult:
-    """Run (or resume) the study to its budget, logging every trial to MLflow and Optuna.
+    """Run (or resume, or join) the study until its budget is spent, logging every trial to MLflow and Optuna.
 
-    All input is validated (config, data, storage) before any MLflow run or Optuna trial is created.
+    Any number of these can run at once on one storage, on one machine or many (`worker` names this one in
+    its output). All input is validated (config, data, storage) before any MLflow run or Optuna trial is made.
     """
     data = load_dataset(config.data)  # bad data fails here, before anything is created
-    storage = open_storage(config.study.storage)
+    lock = StudyLock(config.study.storage, config.study.name)
     background = Background(inline=inline_tracking) if tracking_enabled else None
     warm = None
     if background is not None:
@@ -353,82 +304,137 @@ def run_study(
         tracking_uri = tracking_uri or mlflow.get_tracking_uri()
         warm = background.submit(tracking.warm_up)  # the process imports MLflow while the study opens
     status = "FAILED"
-    study_run, dataset = None, None
+    study, study_run, dataset = None, None, None
     try:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = open_study(config, storage)
+        with lock.held():  # one worker at a time creates the schema, the study and its MLflow run
+            storage = open_storage(config.study.storage)
+            study = open_study(config, storage)
+            if background is not None:
+                dataset = tracking.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
+                warm.result()
+                study_run = _open_study_run(config, study, background, tracking_uri, dataset)
         if background is not None:
-            dataset = tracking.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
-            warm.result()
-            study_run = background.submit(
-                tracking.open_study_run,
-                tracking_uri,
-                study_name=config.study.name,
-                experiment_name=config.study.experiment or config.study.name,
-                existing_run_id=study.user_attrs.get("mlflow_parent_run_id"),
-                launcher_run_id=os.environ.get("MLFLOW_RUN_ID"),
-                tags={
-                    "optflow.study_name": config.study.name,
-                    "optflow.sampler": config.study.sampler,
-                    "optflow.storage": mask_password(config.study.storage),
-                },
-                params={
-                    k: mask_password(v)
-                    for section in ("study", "data", "model", "training")
-                    for k, v in flat_params(section, getattr(config, section)).items()
-                },
-                note=_dashboard_note(config, config.study.storage),
-                dataset=dataset,
-            ).result()
-            study.set_user_attr("mlflow_parent_run_id", study_run.run_id)
-            study.set_user_attr("mlflow_experiment_id", study_run.experiment_id)
-            study.set_user_attr("mlflow_tracking_uri", mask_password(tracking_uri))
-            link = mlflow_run_link(tracking_uri, study_run.experiment_id, study_run.run_id)
-            save_study_note(study, f"{_study_summary(config)}\n\nMLflow study run: {link}")
+            stale_trial_callback(storage).on_stale = partial(_close_stale_run, background, study_run)
 
         total = budget(config)
-        progress = (
-            None
-            if quiet
-            else tqdm(
-                total=total,
-                initial=min(trials_used(study), total),
-                unit="trial",
-                desc=config.study.name,
-                dynamic_ncols=True,
-            )
-        )
+        progress = None
+        if not quiet and not worker:
+            used = trials_used(study_trials(study))
+            progress = tqdm(total=total, initial=min(used, total), unit="trial", desc=config.study.name)
 
         def on_trial_end(trial, state, value, records) -> None:
+            line = _trial_line(trial, state, value, records, objective.study_best)
             if progress is not None:
-                progress.write(_trial_line(trial, state, value, records, objective.study_best))
-                progress.update(1)
+                progress.write(line)
                 if objective.study_best is not None:
                     progress.set_postfix_str(f"best {config.study.metric} {objective.study_best:.4g}")
+            elif worker and not quiet:
+                print(f"[{worker}] {line}", flush=True)
 
         objective = Objective(config, data, background, study_run, on_trial_end, dataset=dataset)
+        objective.after_sampling = lock.release
         completed = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
         if completed:
             objective.study_best = max(completed) if objective.maximize else min(completed)
         try:
-            while trials_used(study) < total:
-                study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
+            _run_until_spent(study, objective, lock, total, progress)
         finally:
             if progress is not None:
                 progress.close()
+        status = "FINISHED"
         if background is not None:
             _log_best_model(study, objective, background)
-            background.submit(tracking.log_study_artifacts, study_run, study_summary_files(study, config))
-        status = "FINISHED"
+            _log_summary_once(study, config, lock, background, study_run)
         return _result(study, config, study_run, tracking_uri, objective)
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
+        lock.close()
         if background is not None:
-            if study_run is not None:
+            if study_run is not None and (status == "FINISHED" or not _others_running(study)):
                 background.submit(tracking.close_study_run, study_run, status)
             background.close()
+
+
+def _open_study_run(config: Config, study: optuna.Study, background: Background, tracking_uri: str, dataset):
+    """The study's MLflow run: found through the study's user attrs, or created once (under the study lock)."""
+    study_run = background.submit(
+        tracking.open_study_run,
+        tracking_uri,
+        study_name=config.study.name,
+        experiment_name=config.study.experiment or config.study.name,
+        existing_run_id=study.user_attrs.get("mlflow_parent_run_id"),
+        launcher_run_id=os.environ.get("MLFLOW_RUN_ID"),
+        tags={
+            "optflow.study_name": config.study.name,
+            "optflow.sampler": config.study.sampler,
+            "optflow.storage": mask_password(config.study.storage),
+        },
+        params={
+            k: mask_password(v)
+            for section in ("study", "data", "model", "training")
+            for k, v in flat_params(section, getattr(config, section)).items()
+        },
+        note=_dashboard_note(config, config.study.storage),
+        dataset=dataset,
+    ).result()
+    if study.user_attrs.get("mlflow_parent_run_id") != study_run.run_id:
+        study.set_user_attr("mlflow_parent_run_id", study_run.run_id)
+        study.set_user_attr("mlflow_experiment_id", study_run.experiment_id)
+        study.set_user_attr("mlflow_tracking_uri", mask_password(tracking_uri))
+        link = mlflow_run_link(tracking_uri, study_run.experiment_id, study_run.run_id)
+        save_study_note(study, f"{_study_summary(config)}\n\nMLflow study run: {link}")
+    return study_run
+
+
+def _run_until_spent(study: optuna.Study, objective: Objective, lock: StudyLock, total: int, progress) -> None:
+    """Run trials while the budget lasts, then wait until no other worker's trial is running.
+
+    The budget check and the trial's creation and sampling happen under the study lock, so workers never
+    overshoot it. Waiting at the end is what lets a surviving worker notice a dead worker's trial (Optuna's
+    heartbeat fails it after the grace period) and run its retry, so no trial stays RUNNING.
+    """
+    while True:
+        lock.acquire()
+        try:
+            fail_stale_trials(study)
+            trials = study_trials(study)
+            used = trials_used(trials)
+            states = {trial.state for trial in trials}
+            if progress is not None:
+                progress.n = min(used, total)
+                progress.refresh()
+            if used < total or TrialState.WAITING in states:
+                study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
+                continue
+        finally:
+            lock.release()
+        if TrialState.RUNNING not in states:
+            return
+        time.sleep(POLL_SECONDS)  # polling the storage is how workers meet; the heartbeat sets the pace
+
+
+def _others_running(study: optuna.Study | None) -> bool:
+    """Whether another worker still runs a trial of the study (this one has ended its own by now)."""
+    if study is None:
+        return False
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)))
+
+
+def _close_stale_run(background: Background, study_run: tracking.StudyRun, trial: FrozenTrial, reason: str) -> None:
+    background.submit(tracking.fail_stale_run, study_run, trial.number, trial.user_attrs.get("mlflow_run_id"), reason)
+
+
+def _log_summary_once(study, config, lock: StudyLock, background: Background, study_run) -> None:
+    """The study run's summary artifacts, written by the first worker to finish the study (not by each)."""
+    with lock.held():
+        n_trials = len(study_trials(study))
+        if study._storage.get_study_system_attrs(study._study_id).get(SUMMARY_ATTR) == n_trials:
+            return
+        study._storage.set_study_system_attr(study._study_id, SUMMARY_ATTR, n_trials)
+    background.submit(tracking.log_study_artifacts, study_run, study_summary_files(study, config))
 
 
 def _log_best_model(study: optuna.Study, objective: Objective, background: Background) -> None:

@@ -277,3 +277,30 @@ def close_study_run(study_run: StudyRun, status: str) -> None:
     """Set the study run's final status when optflow owns it (FINISHED, KILLED or FAILED)."""
     if study_run.owned:
         client(study_run.tracking_uri).set_terminated(study_run.run_id, status)
+
+
+def fail_stale_run(study_run: StudyRun, trial_number: int, run_id: str | None, reason: str) -> str | None:
+    """Close a dead worker's trial run as FAILED with its reason; returns the run id (None if never made).
+
+    The run is the one linked in the trial's user attrs, or found by its trial-number tag when the worker
+    died before linking it (a retried trial carries its predecessor's link, so the tag is checked).
+    """
+    mlflow = client(study_run.tracking_uri)
+    run = mlflow.get_run(run_id) if run_id else None
+    if run is None or run.data.tags.get("optuna.trial_number") != str(trial_number):
+        found = mlflow.search_runs(
+            [study_run.experiment_id],
+            filter_string=(
+                f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{study_run.run_id}' "
+                f"and tags.`optuna.trial_number` = '{trial_number}'"
+            ),
+            max_results=1,
+        )
+        run = found[0] if found else None
+    if run is None or run.info.status != "RUNNING":
+        return None if run is None else run.info.run_id
+    mlflow.log_batch(
+        run.info.run_id, tags=[RunTag("optuna.trial_state", "FAIL"), RunTag("optflow.fail_reason", reason)]
+    )
+    mlflow.set_terminated(run.info.run_id, "FAILED")
+    return run.info.run_id

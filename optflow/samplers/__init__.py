@@ -9,24 +9,27 @@ import optuna
 
 from optflow.config import SearchParam
 from optflow.samplers.gp import GPSampler
+from optflow.samplers.grid import ExactGridSampler
+from optflow.samplers.seeding import TrialSeededSampler
 from optflow.space import grid_points
 
 SamplerFactory = Callable[[int, Sequence[SearchParam]], optuna.samplers.BaseSampler]
 
 SAMPLERS: dict[str, SamplerFactory] = {
-    # Every worker must build the grid sampler with the same seed: it maps trial numbers to grid points.
-    "grid": lambda seed, search: optuna.samplers.GridSampler(grid_points(search), seed=seed),
-    "random": lambda seed, search: optuna.samplers.RandomSampler(seed=seed),
-    "tpe": lambda seed, search: _tpe(seed),
+    # Every worker builds the grid with the same seed, so all of them shuffle it into the same order.
+    "grid": lambda seed, search: ExactGridSampler(grid_points(search), seed=seed),
+    "random": lambda seed, search: TrialSeededSampler(optuna.samplers.RandomSampler, seed),
+    "tpe": lambda seed, search: TrialSeededSampler(_tpe, seed),
     "gp": lambda seed, search: GPSampler(seed=seed),
 }
 
 
-def _tpe(seed: int) -> optuna.samplers.TPESampler:
-    """Multivariate TPE with groups: models parameter interactions and copes with conditional params."""
+def _tpe(seed: int | None) -> optuna.samplers.TPESampler:
+    """Multivariate TPE with groups (parameter interactions, conditional params); the constant liar takes
+    other workers' running trials as bad, so parallel workers spread out."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # flags stable since Optuna 2.2
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
 
 
 PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {

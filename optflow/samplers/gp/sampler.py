@@ -36,6 +36,7 @@ from optflow.samplers.gp.gp import GaussianProcess, fit_hyperparameters
 from optflow.samplers.gp.optim import maximize
 from optflow.samplers.gp.prior import default_prior
 from optflow.samplers.gp.search_space import SearchSpace
+from optflow.samplers.seeding import TrialSeededSampler, trial_seed
 
 PARAMS_ATTR = "optflow_gp:params"  # system attr: a running trial's proposed params, for other workers
 N_ANCHORS = 5  # best observed points whose neighbourhoods are screened
@@ -110,7 +111,7 @@ class GPSampler(BaseSampler):
         self._seed = seed
         self._rng = np.random.RandomState(seed)
         self._n_startup_trials = n_startup_trials
-        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._independent_sampler = independent_sampler or TrialSeededSampler(RandomSampler, seed)
         self._consider_pruned_trials = consider_pruned_trials
         self._search_space = IntersectionSearchSpace()
         self._warm_start: dict[tuple[str, ...], np.ndarray] = {}
@@ -155,7 +156,8 @@ class GPSampler(BaseSampler):
         key = tuple(d.name for d in space.dimensions)
         with self._lock:  # shared state only; threads fit their models in parallel
             warm_start = self._warm_start.get(key)
-            rng = np.random.RandomState(self._rng.randint(2**31))
+            seed = trial_seed(self._seed, trial.number)  # workers and resumes draw the same candidates
+            rng = np.random.RandomState(self._rng.randint(2**31) if seed is None else seed)
         restarts = len(y) <= ALWAYS_RESTART_BELOW or len(y) % RESTART_EVERY == 0
         hyperparameters = fit_hyperparameters(
             X, y, space.is_categorical, default_prior(space.dim), warm_start, restarts
