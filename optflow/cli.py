@@ -16,6 +16,7 @@ from optflow.urls import secrets_in
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+MAX_WORKERS = 256
 
 # Flags that override one config field each. Empty strings mean "keep the config's value", which is how the
 # MLproject passes parameters a user did not set.
@@ -62,8 +63,15 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="optflow", description="Hyperparameter search for PyTorch models with Optuna and MLflow.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    tune = commands.add_parser("tune", help="run or resume a study")
+    tune = commands.add_parser("tune", help="run, resume or join a study")
     _add_common(tune)
+    tune.add_argument(
+        "--workers",
+        default="1",
+        metavar="N",
+        help="worker processes on this machine sharing the study (more machines: run `optflow tune` on each "
+        "with the same storage and study name)",
+    )
     train = commands.add_parser("train", help="one training run with the config's fixed params")
     _add_common(train)
     compare = commands.add_parser("compare", help="the same task under several samplers and seeds")
@@ -107,15 +115,23 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _workers(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_WORKERS:
+        raise UsageError(f"--workers must be an int in [1, {MAX_WORKERS}]; got {value!r}")
+    return int(value)
+
+
 def _tune(args: argparse.Namespace, config: Config) -> int:
     from optflow.study import run_study
+    from optflow.workers import WorkersFailed, run_workers
 
-    result = run_study(
-        config,
-        tracking_uri=args.tracking_uri or None,
-        tracking_enabled=not args.no_tracking,
-        quiet=args.quiet,
-    )
+    workers = _workers(args.workers or "1")
+    options = {"tracking_uri": args.tracking_uri or None, "tracking_enabled": not args.no_tracking, "quiet": args.quiet}
+    try:
+        result = run_workers(config, workers, **options) if workers > 1 else run_study(config, **options)
+    except WorkersFailed as error:
+        print(f"optflow: error: {error}", file=sys.stderr)
+        return 1
     best = "none" if result.best_value is None else f"{result.best_value:.6g}"
     print(
         f"study {result.study_name}: {result.n_complete} complete of {result.n_trials} trials; "

@@ -6,6 +6,7 @@ import io
 import logging
 import math
 import os
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -51,7 +52,10 @@ from optflow.urls import mask_password
 logger = logging.getLogger("optflow")
 
 INPUT_EXAMPLE_ROWS = 5
-POLL_SECONDS = HEARTBEAT_SECONDS  # how often a worker with nothing left to run looks for others' dead trials
+WORKER_ATTR = "worker"  # trial user attr: which process ran it (host:pid), as Ray Tune shows node and pid
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+# How often a worker with nothing left to run looks at the others' trials (to finish or go stale); cheap reads.
+POLL_SECONDS = min(1.0, HEARTBEAT_SECONDS)
 SUMMARY_ATTR = "optflow:summary_trials"  # study system attr: the trial count the summary artifacts show
 TOP_TRIALS = 5  # rows of the final table of best trials
 
@@ -128,6 +132,7 @@ class Objective:
         started_ms = int(time.time() * 1000)
         sampled = suggest(trial, self.config)
         self.after_sampling()
+        trial.set_user_attr(WORKER_ATTR, WORKER_ID)
         model_config, training_config = training_params(self.config, sampled)
         run = self._start_run(trial, sampled, model_config, training_config)
         metric = self.config.study.metric
@@ -185,6 +190,7 @@ class Objective:
             "optuna.study_name": self.config.study.name,
             "optuna.trial_number": str(trial.number),
             "optflow.searched": ",".join(sampled),
+            "optflow.worker": WORKER_ID,
         }
         # Set by Optuna's retry of a dead worker's trial.
         retried = trial.storage.get_trial_system_attrs(trial._trial_id).get("failed_trial")
@@ -253,6 +259,7 @@ class StudyResult:
     tracking_uri: str | None
     seconds_per_trial: float
     top_trials: list[tuple[int, float, dict[str, Any]]] = field(default_factory=list)  # best first
+    budget_spent: bool = True  # every trial of the budget ended (not so when workers died or were stopped)
 
 
 def _study_summary(config: Config) -> str:
@@ -288,11 +295,13 @@ def run_study(
     inline_tracking: bool = False,
     quiet: bool = False,
     worker: str = "",
+    on_ready: Callable[[], None] | None = None,
 ) -> StudyResult:
     """Run (or resume, or join) the study until its budget is spent, logging every trial to MLflow and Optuna.
 
     Any number of these can run at once on one storage, on one machine or many (`worker` names this one in
     its output). All input is validated (config, data, storage) before any MLflow run or Optuna trial is made.
+    `on_ready` runs once the study and its MLflow run exist (the launcher of local workers starts them then).
     """
     data = load_dataset(config.data)  # bad data fails here, before anything is created
     lock = StudyLock(config.study.storage, config.study.name)
@@ -306,14 +315,11 @@ def run_study(
     status = "FAILED"
     study, study_run, dataset = None, None, None
     try:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        with lock.held():  # one worker at a time creates the schema, the study and its MLflow run
-            storage = open_storage(config.study.storage)
-            study = open_study(config, storage)
-            if background is not None:
-                dataset = tracking.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
-                warm.result()
-                study_run = _open_study_run(config, study, background, tracking_uri, dataset)
+        if warm is not None:
+            warm.result()
+        storage, study, study_run, dataset = _open(config, data, lock, background, tracking_uri)
+        if on_ready is not None:
+            on_ready()
         if background is not None:
             stale_trial_callback(storage).on_stale = partial(_close_stale_run, background, study_run)
 
@@ -346,7 +352,7 @@ def run_study(
         if background is not None:
             _log_best_model(study, objective, background)
             _log_summary_once(study, config, lock, background, study_run)
-        return _result(study, config, study_run, tracking_uri, objective)
+        return _result(study, config, study_run.run_id if study_run else None, tracking_uri, objective.seconds)
     except KeyboardInterrupt:
         status = "KILLED"
         raise
@@ -356,6 +362,30 @@ def run_study(
             if study_run is not None and (status == "FINISHED" or not _others_running(study)):
                 background.submit(tracking.close_study_run, study_run, status)
             background.close()
+
+
+def _open(config: Config, data: Dataset, lock: StudyLock, background: Background | None, tracking_uri: str | None):
+    """Storage, study and the study's MLflow run, made by one worker at a time (schema creation races)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study_run, dataset = None, None
+    with lock.held():
+        storage = open_storage(config.study.storage)
+        study = open_study(config, storage)
+        if background is not None:
+            dataset = tracking.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
+            study_run = _open_study_run(config, study, background, tracking_uri, dataset)
+    return storage, study, study_run, dataset
+
+
+def study_result(config: Config, study_run_id: str | None = None, tracking_uri: str | None = None) -> StudyResult:
+    """The study's result as its storage holds it (what a launcher of several workers reports)."""
+    storage = open_storage(config.study.storage)
+    study = optuna.load_study(study_name=config.study.name, storage=storage)
+    durations = [
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    ]
+    return _result(study, config, study_run_id, tracking_uri, durations)
 
 
 def _open_study_run(config: Config, study: optuna.Study, background: Background, tracking_uri: str, dataset):
@@ -453,18 +483,23 @@ def _log_best_model(study: optuna.Study, objective: Objective, background: Backg
     )
 
 
-def _result(study, config, study_run, tracking_uri, objective) -> StudyResult:
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+def _result(study, config, study_run_id: str | None, tracking_uri, seconds: list[float]) -> StudyResult:
+    trials = study_trials(study)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = study.best_trial if complete else None
     ranked = sorted(complete, key=lambda t: t.value, reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)
     return StudyResult(
         study_name=config.study.name,
-        n_trials=len(study.get_trials(deepcopy=False)),
+        n_trials=len(trials),
         n_complete=len(complete),
         best_value=best.value if best else None,
         best_params=dict(best.params) if best else {},
-        study_run_id=study_run.run_id if study_run else None,
+        study_run_id=study_run_id,
         tracking_uri=mask_password(tracking_uri) if tracking_uri else None,
-        seconds_per_trial=sum(objective.seconds) / max(1, len(objective.seconds)),
+        seconds_per_trial=sum(seconds) / max(1, len(seconds)),
         top_trials=[(t.number, t.value, dict(t.params)) for t in ranked[:TOP_TRIALS]],
+        budget_spent=(
+            trials_used(trials) >= budget(config)
+            and not any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
+        ),
     )

@@ -97,3 +97,45 @@ def assert_predicts_like_retrained(loaded_model, config, params, rows: int = 7) 
     x = data.x_val[:rows]
     expected = predict(module, x).numpy()
     np.testing.assert_allclose(np.asarray(loaded_model.predict(x.numpy())), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the session; skipped only where no PostgreSQL is installed (never in CI)."""
+    import os
+
+    from postgres_server import ENV_URL, PostgresServer, find_bindir
+
+    if os.environ.get(ENV_URL):
+        yield _ExistingPostgres(os.environ[ENV_URL])
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        message = "PostgreSQL is not installed (apt-get install -y postgresql); multi-worker tests need it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    server = PostgresServer(bindir, free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+class _ExistingPostgres:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self.password = url.split("@")[0].rsplit(":", 1)[-1] if "@" in url else ""
+
+    def database(self, name: str) -> str:
+        from postgres_server import create_database
+
+        return create_database(self._url, name)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request) -> str:
+    """A fresh database for this test, as a URL that carries the server's password."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    return postgres_server.database(name)

@@ -1,0 +1,104 @@
+"""`optflow tune --workers N`: N worker processes on this machine sharing one study.
+
+The launcher is worker 0: it creates the database, study, experiment and study run once (fresh databases
+crash when several processes create them at once), then starts the others. Each is a plain `run_study` that
+finds the study run through the study's user attrs, exactly like `optflow tune` started on another machine.
+The other workers ignore the terminal's Ctrl-C: the launcher forwards it once as SIGTERM, so each ends its
+trial as KILLED without being interrupted again halfway through its clean-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from typing import Any
+
+from optflow.config import Config
+from optflow.errors import UsageError
+from optflow.study import StudyResult, study_result
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _worker_main(config: Config, label: str, tracking_uri: str | None, tracking_enabled: bool, quiet: bool) -> None:
+    """One worker process: run the study until its budget is spent; exit status like `optflow tune`'s."""
+    from optflow.study import run_study
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    logging.basicConfig(level=logging.WARNING, format=f"optflow [{label}]: %(levelname)s: %(message)s")
+    try:
+        run_study(config, tracking_uri=tracking_uri, tracking_enabled=tracking_enabled, quiet=quiet, worker=label)
+    except UsageError as error:
+        print(f"optflow [{label}]: error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def run_workers(
+    config: Config, workers: int, *, tracking_uri: str | None, tracking_enabled: bool, quiet: bool
+) -> StudyResult:
+    """Run the study on `workers` processes and return its result; Ctrl-C or SIGTERM stops them all.
+
+    This process is worker 0. The others start once it has validated the input and created the database,
+    study, experiment and study run, so bad input fails once (exit 2) and nothing races to create them.
+    """
+    from optflow.study import run_study
+
+    if tracking_enabled and not tracking_uri:
+        import mlflow
+
+        tracking_uri = mlflow.get_tracking_uri()
+    context = multiprocessing.get_context("spawn")  # fork after torch has started threads is unsafe
+    others = [
+        context.Process(
+            target=_worker_main,
+            args=(config, f"worker {index}", tracking_uri, tracking_enabled, quiet),
+            name=f"worker {index}",
+        )
+        for index in range(1, workers)
+    ]
+
+    def start_others() -> None:
+        for process in others:
+            process.start()
+
+    try:
+        own = run_study(
+            config,
+            tracking_uri=tracking_uri,
+            tracking_enabled=tracking_enabled,
+            quiet=quiet,
+            worker="worker 0",
+            on_ready=start_others,
+        )
+        for process in others:
+            process.join()
+    except BaseException:
+        for process in others:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)  # once: a second signal would cut its clean-up short
+        for process in others:
+            if process.pid is not None:
+                process.join()
+        raise
+    result = study_result(config, own.study_run_id, tracking_uri)
+    failed = [f"{p.name} (exit status {p.exitcode})" for p in others if p.exitcode != 0]
+    if failed and not result.budget_spent:
+        raise WorkersFailed(f"{', '.join(failed)} failed before the study's budget was spent")
+    if failed:  # the others spent the budget, retrying what the lost worker ran
+        logging.getLogger("optflow").warning("%s ended early; the other workers finished the study", failed)
+    return result
+
+
+class WorkersFailed(RuntimeError):
+    """A worker process ended with an error (its own output says which)."""

@@ -1,0 +1,213 @@
+"""Many workers, one study on a real PostgreSQL server: exact budgets, exactly-once grid, crash recovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+pytestmark = pytest.mark.slow
+
+CHEAP_TRAINING = {"epochs": 2, "batch_size": 64}
+SMALL_DATA = {"name": "classification", "n_samples": 200, "n_features": 6, "n_classes": 3}
+GRID_24 = {
+    "optimizer": {"type": "categorical", "choices": ["sgd", "momentum", "adam"]},
+    "lr": {"type": "float", "low": 1e-3, "high": 0.3, "log": True, "grid": [0.003, 0.03]},
+    "schedule": {"type": "categorical", "choices": ["constant", "cosine"]},
+    "dropout": {"type": "float", "low": 0.0, "high": 0.5, "grid": [0.0, 0.25]},
+}
+RANDOM_SPACE = {
+    "lr": {"type": "float", "low": 1e-3, "high": 0.3, "log": True},
+    "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+}
+
+
+def write_config(tmp_path: Path, name: str, sampler: str, n_trials: int, search: dict, training=None) -> Path:
+    config = {
+        "study": {"name": name, "sampler": sampler, "n_trials": n_trials, "pruner": "none", "log_models": "none"},
+        "data": SMALL_DATA,
+        "training": training or CHEAP_TRAINING,
+        "search": search,
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def tune(config: Path, storage: str, tracking: str, *flags: str, env: dict | None = None) -> subprocess.Popen:
+    """`optflow tune` as its own process; the password-bearing storage URL goes through the environment."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "optflow", "tune", "--config", str(config), "--quiet", *flags],
+        env={**os.environ, "OPTFLOW_STORAGE": storage, "MLFLOW_TRACKING_URI": tracking, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 300) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output
+    return output
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 120, what: str = "condition") -> object:
+    """Poll `condition` (a storage read) until it holds; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def study_runs(tracking: str, name: str) -> tuple[object, list]:
+    """(the study run, its child runs) of the experiment named like the study; exactly one study run."""
+    client = MlflowClient(tracking)
+    experiment = client.get_experiment_by_name(name)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    assert len(parents) == 1, [run.info.run_name for run in parents]
+    children = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(children) == len(runs) - 1
+    return parents[0], children
+
+
+def param_sets(trials) -> set[tuple]:
+    return {tuple(sorted(trial.params.items())) for trial in trials}
+
+
+def test_four_workers_evaluate_each_of_24_grid_points_exactly_once(tmp_path, postgres_url):
+    config = write_config(tmp_path, "grid24", "grid", 100, GRID_24)
+    tracking = f"sqlite:///{tmp_path}/mlflow.db"
+    output = finish(tune(config, postgres_url, tracking, "--workers", "4"))
+    assert "24 complete of 24 trials" in output
+
+    study = optuna.load_study(study_name="grid24", storage=postgres_url)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 24
+    assert len(param_sets(trials)) == 24
+    assert len({t.user_attrs["worker"] for t in trials}) > 1  # the work was shared
+    parent, children = study_runs(tracking, "grid24")
+    assert len(children) == 24
+    assert {child.info.status for child in children} == {"FINISHED"}
+    assert parent.info.status == "FINISHED"
+    assert study.user_attrs["mlflow_parent_run_id"] == parent.info.run_id
+    linked = {t.user_attrs["mlflow_run_id"] for t in trials}
+    assert linked == {child.info.run_id for child in children}
+
+
+def test_four_separate_workers_share_a_random_budget_of_20_without_duplicates(tmp_path, postgres_url):
+    """Four `optflow tune` processes started at once, as on four machines: one study, one study run."""
+    config = write_config(tmp_path, "random20", "random", 20, RANDOM_SPACE)
+    tracking = f"sqlite:///{tmp_path}/mlflow.db"
+    workers = [tune(config, postgres_url, tracking) for _ in range(4)]
+    for worker in workers:
+        finish(worker)
+
+    trials = optuna.load_study(study_name="random20", storage=postgres_url).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 20
+    assert len(param_sets(trials)) == 20
+    assert len({t.user_attrs["worker"] for t in trials}) > 1
+    parent, children = study_runs(tracking, "random20")
+    assert len(children) == 20
+    assert parent.info.status == "FINISHED"
+
+
+def test_a_worker_killed_mid_trial_is_recovered_by_the_other(tmp_path, postgres_url):
+    budget = 6
+    config = write_config(tmp_path, "crash", "random", budget, RANDOM_SPACE, {"epochs": 60, "batch_size": 8})
+    tracking = f"sqlite:///{tmp_path}/mlflow.db"
+    fast_heartbeat = {"OPTFLOW_HEARTBEAT_SECONDS": "1", "OPTFLOW_GRACE_SECONDS": "3"}
+    victim = tune(config, postgres_url, tracking, env=fast_heartbeat)
+    survivor = tune(config, postgres_url, tracking, env=fast_heartbeat)
+    storage = optuna.storages.RDBStorage(postgres_url)
+
+    def victims_running_trial():
+        try:
+            study = optuna.load_study(study_name="crash", storage=storage)
+        except KeyError:  # not created yet
+            return None
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.user_attrs.get("worker", "").endswith(f":{victim.pid}") and trial.intermediate_values:
+                return trial
+        return None
+
+    killed = wait_until(victims_running_trial, what="a trial of the victim in mid-training")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    finish(survivor)
+
+    study = optuna.load_study(study_name="crash", storage=storage)
+    trials = study.get_trials()
+    assert trials[killed.number].state == TrialState.FAIL
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == budget
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    retry = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
+    assert retry[0].params == killed.params
+
+    parent, children = study_runs(tracking, "crash")
+    by_number = {int(run.data.tags["optuna.trial_number"]): run for run in children}
+    dead_run = by_number[killed.number]
+    assert dead_run.info.status == "FAILED"
+    assert dead_run.data.tags["optflow.fail_reason"].startswith("worker lost: no heartbeat")
+    assert by_number[retry[0].number].data.tags["optflow.retry_of"] == str(killed.number)
+    assert {run.info.status for run in children} <= {"FINISHED", "FAILED"}
+    assert parent.info.status == "FINISHED"
+
+
+def test_sigterm_ends_the_trial_as_killed_and_a_rerun_finishes_the_study(tmp_path, postgres_url):
+    config = write_config(tmp_path, "resume", "random", 4, RANDOM_SPACE, {"epochs": 60, "batch_size": 8})
+    tracking = f"sqlite:///{tmp_path}/mlflow.db"
+    first = tune(config, postgres_url, tracking)
+    storage = optuna.storages.RDBStorage(postgres_url)
+
+    def trial_in_training():
+        try:
+            study = optuna.load_study(study_name="resume", storage=storage)
+        except KeyError:
+            return None
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return running[0] if running and running[0].intermediate_values else None
+
+    interrupted = wait_until(trial_in_training, what="a trial in mid-training")
+    first.send_signal(signal.SIGTERM)
+    output, _ = first.communicate(timeout=120)
+    assert first.returncode == 130, output
+
+    parent, children = study_runs(tracking, "resume")
+    assert parent.info.status == "KILLED"
+    by_number = {int(run.data.tags["optuna.trial_number"]): run for run in children}
+    assert by_number[interrupted.number].info.status == "KILLED"
+
+    finish(tune(config, postgres_url, tracking))  # the same command again
+    study = optuna.load_study(study_name="resume", storage=storage)
+    assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 4
+    assert study.get_trials()[interrupted.number].state == TrialState.FAIL
+    resumed_parent, _ = study_runs(tracking, "resume")
+    assert resumed_parent.info.run_id == parent.info.run_id
+    assert resumed_parent.info.status == "FINISHED"
+
+
+def test_workers_on_sqlite_share_the_laptop_default(tmp_path):
+    """`--workers 2` with SQLite for both Optuna and MLflow: no migration race, budget exact."""
+    config = write_config(tmp_path, "laptop", "gp", 14, RANDOM_SPACE)
+    storage, tracking = f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlflow.db"
+    finish(tune(config, storage, tracking, "--workers", "2"))
+    trials = optuna.load_study(study_name="laptop", storage=storage).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 14
+    assert len(param_sets(trials)) == 14
+    _, children = study_runs(tracking, "laptop")
+    assert len(children) == 14
