@@ -215,18 +215,16 @@ def finish_run(tracking_uri: str, run_id: str, outcome: TrialOutcome, terminate:
     for i, chunk in enumerate(_batched(metrics, MAX_METRICS_PER_BATCH) or [[]]):
         mlflow.log_batch(run_id, metrics=chunk, tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [])
 
-    mlflow.log_text(run_id, outcome.config_yaml, "config.yaml")
-    if outcome.records:
-        png = figure_png(loss_curve(outcome.records, outcome.title or f"trial {outcome.number}"))
-        with tempfile.TemporaryDirectory() as tmp:  # one drawing serves MLflow and optuna-dashboard
-            path = os.path.join(tmp, "loss_curve.png")
-            with open(path, "wb") as handle:
-                handle.write(png)
-            mlflow.log_artifact(run_id, path)
-        if outcome.optuna_artifact is not None:
-            from optflow.dashboard import write_artifact
+    with tempfile.TemporaryDirectory() as tmp:  # one upload: the resolved config and the loss curve
+        Path(tmp, "config.yaml").write_text(outcome.config_yaml)
+        if outcome.records:
+            png = figure_png(loss_curve(outcome.records, outcome.title or f"trial {outcome.number}"))
+            Path(tmp, "loss_curve.png").write_bytes(png)
+            if outcome.optuna_artifact is not None:  # one drawing serves MLflow and optuna-dashboard
+                from optflow.dashboard import write_artifact
 
-            write_artifact(*outcome.optuna_artifact, png)
+                write_artifact(*outcome.optuna_artifact, png)
+        mlflow.log_artifacts(run_id, tmp)
     if outcome.model is not None:
         log_model(tracking_uri, run_id, outcome.model, outcome.input_example)
     if terminate:
