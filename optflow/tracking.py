@@ -33,6 +33,10 @@ RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 
 _clients: dict[str, MlflowClient] = {}
 
+# MLflow prints a "View run at <tracking URL>" line whenever a run over HTTP ends: with a password in the URL
+# that line shows it (a test caught it), with many trials it is noise, and it costs a get_run call each.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
 
 def client(tracking_uri: str) -> MlflowClient:
     """One client per tracking URI for the life of the process."""

@@ -44,10 +44,12 @@ def write_config(tmp_path: Path, name: str, sampler: str, n_trials: int, search:
     return path
 
 
-def tune(config: Path, storage: str, tracking: str, *flags: str, env: dict | None = None) -> subprocess.Popen:
+def tune(
+    config: Path, storage: str, tracking: str, *flags: str, env: dict | None = None, quiet: bool = True
+) -> subprocess.Popen:
     """`optflow tune` as its own process; the password-bearing storage URL goes through the environment."""
     return subprocess.Popen(
-        [sys.executable, "-m", "optflow", "tune", "--config", str(config), "--quiet", *flags],
+        [sys.executable, "-m", "optflow", "tune", "--config", str(config), *(["--quiet"] if quiet else []), *flags],
         env={**os.environ, "OPTFLOW_STORAGE": storage, "MLFLOW_TRACKING_URI": tracking, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
