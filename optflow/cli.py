@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from optflow import interrupts
 from optflow.config import Config, load_config, parse_override
 from optflow.errors import UsageError
 from optflow.urls import secrets_in
@@ -31,6 +31,7 @@ FIELD_FLAGS = {
     "--log-models": "study.log_models",
     "--register-model": "study.register_model",
     "--experiment": "study.experiment",
+    "--artifact-dir": "study.artifact_dir",
     "--data": "data.name",
     "--epochs": "training.epochs",
 }
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = commands.add_parser("dashboard", help="optuna-dashboard on the study's storage")
     dashboard.add_argument("--config", default="", help="YAML config file whose study.storage to open")
     dashboard.add_argument("--storage", default="", help=f"storage URL (default: {STORAGE_ENV}, then the config)")
+    dashboard.add_argument("--artifact-dir", default="", help="Optuna artifact store (default: the config's)")
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.add_argument("--port", default=8080, type=int)
     return parser
@@ -109,10 +111,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
             key, value = parse_override(assignment)
             overrides[key] = value
     return load_config(args.config or None, overrides)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _workers(value: str) -> int:
@@ -209,15 +207,16 @@ def _compare(args: argparse.Namespace, config: Config) -> int:
 def _dashboard(args: argparse.Namespace) -> int:
     from optflow.dashboard import artifact_dir, serve
 
-    storage = args.storage or os.environ.get(STORAGE_ENV, "") or load_config(args.config or None).study.storage
-    serve(storage, args.host, args.port, artifact_dir(storage))
+    study = load_config(args.config or None).study
+    storage = args.storage or os.environ.get(STORAGE_ENV, "") or study.storage
+    serve(storage, args.host, args.port, artifact_dir(storage, args.artifact_dir or study.artifact_dir))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="optflow: %(levelname)s: %(message)s")
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM ends runs like Ctrl-C: KILLED, never RUNNING
+    interrupts.install()  # SIGTERM ends runs like Ctrl-C: KILLED, never RUNNING
     try:
         if args.command == "dashboard":
             return _dashboard(args)

@@ -148,6 +148,9 @@ class StudyConfig:
     """Which trained models go to MLflow: none, best or all."""
     register_model: str = ""
     """Register the study's best model in the MLflow Model Registry under this name; empty: do not."""
+    artifact_dir: str = ""
+    """Optuna artifact store (trial loss curves for optuna-dashboard); empty: beside an SQLite storage file, else
+    ./optuna_artifacts. Workers on several machines should share one directory (a network mount)."""
 
 
 @dataclass(frozen=True)
@@ -299,6 +302,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "experiment": text(allow_empty=True),
         "log_models": one_of(_constant("none", "best", "all")),
         "register_model": text(allow_empty=True),
+        "artifact_dir": text(allow_empty=True),
     },
     "data": {
         "name": one_of(_names("optflow.data", "DATASETS")),

@@ -55,9 +55,11 @@ def save_trial_note(trial: optuna.Trial, text: str) -> None:
 ARTIFACTS_DIR = "optuna_artifacts"
 
 
-def artifact_dir(storage_url: str) -> Path:
-    """Where a study's Optuna artifacts live: beside an SQLite storage file, else in the working directory
-    (give every worker of a server-backed study the same shared directory)."""
+def artifact_dir(storage_url: str, configured: str = "") -> Path:
+    """Where a study's Optuna artifacts live: the configured directory, else beside an SQLite storage file,
+    else in the working directory (give every machine of a server-backed study one shared directory)."""
+    if configured:
+        return Path(configured).resolve()
     if storage_url.startswith("sqlite:///"):
         return Path(storage_url.removeprefix("sqlite:///")).resolve().parent / ARTIFACTS_DIR
     return Path(ARTIFACTS_DIR).resolve()

@@ -41,6 +41,7 @@ from optflow.dashboard import (
 )
 from optflow.data import Dataset, load_dataset
 from optflow.errors import UsageError
+from optflow.interrupts import interruptible, protected
 from optflow.records import EpochRecord, best_value, final_metrics
 from optflow.samplers import make_pruner, make_sampler
 from optflow.space import suggest
@@ -141,7 +142,12 @@ class Objective:
         state, run_status, reason, value = "FAIL", None, "", None
         model = new_model(model_config, training_config, self.data)
         try:
-            for record in fit(model, self.data, training_config, metric, self.maximize):
+            epochs = fit(model, self.data, training_config, metric, self.maximize)
+            while True:
+                with interruptible():  # Ctrl-C stops the trial only inside training steps, never mid-bookkeeping
+                    record = next(epochs, None)
+                if record is None:
+                    break
                 records.append(record)
                 trial.report(record.metrics()[metric], record.epoch)
                 if run is not None and record.epoch == 0 and run.done():
@@ -211,7 +217,7 @@ class Objective:
         artifact = None
         if records:
             reserved = reserve_artifact(trial, "loss_curve.png", "image/png")
-            artifact = (str(artifact_dir(self.config.study.storage)), reserved)
+            artifact = (str(artifact_dir(self.config.study.storage, self.config.study.artifact_dir)), reserved)
         model_bytes = serialize_model(model) if state == "COMPLETE" and self.config.study.log_models != "none" else None
         if ended.better and model_bytes is not None and self.config.study.log_models == "best":
             self.best_model = BestModel(value, trial.number, run, model_bytes)
@@ -295,7 +301,7 @@ def run_study(
     inline_tracking: bool = False,
     quiet: bool = False,
     worker: str = "",
-    on_ready: Callable[[], None] | None = None,
+    on_ready: Callable[[tracking.StudyRun | None], None] | None = None,
 ) -> StudyResult:
     """Run (or resume, or join) the study until its budget is spent, logging every trial to MLflow and Optuna.
 
@@ -319,7 +325,7 @@ def run_study(
             warm.result()
         storage, study, study_run, dataset = _open(config, data, lock, background, tracking_uri)
         if on_ready is not None:
-            on_ready()
+            on_ready(study_run)
         if background is not None:
             stale_trial_callback(storage).on_stale = partial(_close_stale_run, background, study_run)
 
@@ -427,20 +433,21 @@ def _run_until_spent(study: optuna.Study, objective: Objective, lock: StudyLock,
     heartbeat fails it after the grace period) and run its retry, so no trial stays RUNNING.
     """
     while True:
-        lock.acquire()
-        try:
-            fail_stale_trials(study)
-            trials = study_trials(study)
-            used = trials_used(trials)
-            states = {trial.state for trial in trials}
-            if progress is not None:
-                progress.n = min(used, total)
-                progress.refresh()
-            if used < total or TrialState.WAITING in states:
-                study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
-                continue
-        finally:
-            lock.release()
+        with protected():  # a signal lands in the trial's training loop or after its bookkeeping
+            lock.acquire()
+            try:
+                fail_stale_trials(study)
+                trials = study_trials(study)
+                used = trials_used(trials)
+                states = {trial.state for trial in trials}
+                if progress is not None:
+                    progress.n = min(used, total)
+                    progress.refresh()
+                if used < total or TrialState.WAITING in states:
+                    study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
+                    continue
+            finally:
+                lock.release()
         if TrialState.RUNNING not in states:
             return
         time.sleep(POLL_SECONDS)  # polling the storage is how workers meet; the heartbeat sets the pace

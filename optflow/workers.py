@@ -14,8 +14,8 @@ import multiprocessing
 import os
 import signal
 import sys
-from typing import Any
 
+from optflow import interrupts, tracking
 from optflow.config import Config
 from optflow.errors import UsageError
 from optflow.study import StudyResult, study_result
@@ -24,16 +24,12 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def _worker_main(config: Config, label: str, tracking_uri: str | None, tracking_enabled: bool, quiet: bool) -> None:
     """One worker process: run the study until its budget is spent; exit status like `optflow tune`'s."""
     from optflow.study import run_study
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the launcher, which forwards it
+    interrupts.install(signal.SIGTERM)
     logging.basicConfig(level=logging.WARNING, format=f"optflow [{label}]: %(levelname)s: %(message)s")
     try:
         run_study(config, tracking_uri=tracking_uri, tracking_enabled=tracking_enabled, quiet=quiet, worker=label)
@@ -54,6 +50,12 @@ def run_workers(
     """
     from optflow.study import run_study
 
+    storage = config.study.storage
+    if storage.startswith("sqlite") and (":memory:" in storage or storage.rstrip("/") == "sqlite:"):
+        raise UsageError(
+            f"study.storage must be a database the worker processes share (a file or a server) with --workers "
+            f"{workers}; got {storage!r}"
+        )
     if tracking_enabled and not tracking_uri:
         import mlflow
 
@@ -68,10 +70,20 @@ def run_workers(
         for index in range(1, workers)
     ]
 
-    def start_others() -> None:
+    study_runs: list[tracking.StudyRun] = []
+
+    def start_others(study_run: tracking.StudyRun | None) -> None:
+        study_runs.extend([study_run] if study_run else [])
         for process in others:
             process.start()
 
+    def forward(signum: int) -> None:  # at once: the others stop while this one ends its own trial
+        for process in others:
+            if process.is_alive() and not getattr(process, "stopping", False):
+                process.stopping = True
+                os.kill(process.pid, signal.SIGTERM)  # once: a second signal would cut its clean-up short
+
+    interrupts.on_signal(forward)
     try:
         own = run_study(
             config,
@@ -83,13 +95,13 @@ def run_workers(
         )
         for process in others:
             process.join()
-    except BaseException:
-        for process in others:
-            if process.is_alive():
-                os.kill(process.pid, signal.SIGTERM)  # once: a second signal would cut its clean-up short
+    except KeyboardInterrupt:
+        forward(signal.SIGTERM)
         for process in others:
             if process.pid is not None:
                 process.join()
+        for study_run in study_runs:  # every worker has ended its trial by now
+            tracking.close_study_run(study_run, "KILLED")
         raise
     result = study_result(config, own.study_run_id, tracking_uri)
     failed = [f"{p.name} (exit status {p.exitcode})" for p in others if p.exitcode != 0]

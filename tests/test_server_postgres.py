@@ -76,21 +76,21 @@ def everything_logged(uri: str, experiment_name: str, storage: str, tmp_path: Pa
     return "\n".join(parts)
 
 
-def test_no_password_is_logged_anywhere(tmp_path, postgres_server, postgres_url, mlflow_on_postgres, monkeypatch):
+def test_no_password_is_logged_anywhere(tmp_path, postgres_server, postgres_url, mlflow_on_postgres):
     uri, _ = mlflow_on_postgres
     storage_password = postgres_server.password
     assert storage_password and storage_password in postgres_url
     tracking = uri.replace("http://", f"http://optflow:{TRACKING_PASSWORD}@")
     config = write_config(tmp_path, "secret", "random", 3, RANDOM_SPACE)
-    monkeypatch.chdir(tmp_path)  # Optuna artifacts of a server storage land in ./optuna_artifacts
-    output = finish(tune(config, postgres_url, tracking, "--workers", "2", quiet=False))
+    shared = tmp_path / "shared-artifacts"  # what several machines would mount
+    output = finish(tune(config, postgres_url, tracking, "--workers", "2", "--artifact-dir", str(shared), quiet=False))
 
     trials = optuna.load_study(study_name="secret", storage=postgres_url).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
     logged = everything_logged(uri, "secret", postgres_url, tmp_path / "download")
     logged += output
-    optuna_files = [p for p in (tmp_path / "optuna_artifacts").rglob("*") if p.is_file()]
-    assert optuna_files
+    optuna_files = [p for p in shared.rglob("*") if p.is_file()]
+    assert len(optuna_files) == 3  # one loss curve per trial, from both workers
     logged += "".join(p.read_bytes().decode("latin-1") for p in optuna_files)
     for secret in (storage_password, TRACKING_PASSWORD):
         assert secret not in logged

@@ -213,3 +213,43 @@ def test_workers_on_sqlite_share_the_laptop_default(tmp_path):
     assert len(param_sets(trials)) == 14
     _, children = study_runs(tracking, "laptop")
     assert len(children) == 14
+
+
+def test_ctrl_c_stops_every_local_worker_and_marks_the_study_run_killed(tmp_path):
+    config = write_config(tmp_path, "stopped", "random", 50, RANDOM_SPACE, {"epochs": 60, "batch_size": 8})
+    storage, tracking = f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlflow.db"
+    launcher = tune(config, storage, tracking, "--workers", "2")
+    rdb = optuna.storages.RDBStorage(storage)
+
+    def both_workers_training():
+        try:
+            study = optuna.load_study(study_name="stopped", storage=rdb)
+        except KeyError:
+            return False
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return len({t.user_attrs.get("worker") for t in running if t.intermediate_values}) == 2
+
+    wait_until(both_workers_training, what="both workers in mid-training")
+    launcher.send_signal(signal.SIGINT)  # the launcher alone: it must stop the other worker itself
+    output, _ = launcher.communicate(timeout=120)
+    assert launcher.returncode == 130, output
+
+    trials = optuna.load_study(study_name="stopped", storage=rdb).get_trials()
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    assert len(trials) < 50
+    parent, children = study_runs(tracking, "stopped")
+    assert parent.info.status == "KILLED"
+    assert "RUNNING" not in {run.info.status for run in children}, output
+    killed = [run for run in children if run.info.status == "KILLED"]
+    # The launcher's trial, and the other worker's unless it was past its last epoch when told to stop.
+    assert 1 <= len(killed) <= 2
+    assert {run.data.tags["optflow.fail_reason"] for run in killed} == {"interrupted (Ctrl-C or SIGTERM)"}
+
+
+def test_workers_refuse_a_storage_they_cannot_share(tmp_path):
+    config = write_config(tmp_path, "memory", "random", 4, RANDOM_SPACE)
+    process = tune(config, "sqlite:///:memory:", f"sqlite:///{tmp_path}/mlflow.db", "--workers", "2")
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert output.strip().splitlines()[-1].startswith("optflow: error: study.storage must be a database the worker")
+    assert not (tmp_path / "mlflow.db").exists()
