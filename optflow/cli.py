@@ -11,11 +11,9 @@ from typing import Any, NoReturn
 
 from optflow import interrupts
 from optflow.config import Config, load_config, parse_override
-from optflow.errors import UsageError
+from optflow.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from optflow.urls import secrets_in
 
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 MAX_WORKERS = 256
 
 # Flags that override one config field each. Empty strings mean "keep the config's value", which is how the

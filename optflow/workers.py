@@ -17,11 +17,8 @@ import sys
 
 from optflow import interrupts, tracking
 from optflow.config import Config
-from optflow.errors import UsageError
+from optflow.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from optflow.study import StudyResult, study_result
-
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 def _worker_main(config: Config, label: str, tracking_uri: str | None, tracking_enabled: bool, quiet: bool) -> None:

@@ -74,6 +74,16 @@ def wait_until(condition: Callable[[], object], timeout: float = 120, what: str 
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def trials_in_training(storage, study_name: str) -> list:
+    """RUNNING trials past their first epoch (none while the study does not exist yet)."""
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return []
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return [trial for trial in running if trial.intermediate_values]
+
+
 def study_runs(tracking: str, name: str) -> tuple[object, list]:
     """(the study run, its child runs) of the experiment named like the study; exactly one study run."""
     client = MlflowClient(tracking)
@@ -137,14 +147,8 @@ def test_a_worker_killed_mid_trial_is_recovered_by_the_other(tmp_path, postgres_
     storage = optuna.storages.RDBStorage(postgres_url)
 
     def victims_running_trial():
-        try:
-            study = optuna.load_study(study_name="crash", storage=storage)
-        except KeyError:  # not created yet
-            return None
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if trial.user_attrs.get("worker", "").endswith(f":{victim.pid}") and trial.intermediate_values:
-                return trial
-        return None
+        mine = [t for t in trials_in_training(storage, "crash") if t.user_attrs["worker"].endswith(f":{victim.pid}")]
+        return mine[0] if mine else None
 
     killed = wait_until(victims_running_trial, what="a trial of the victim in mid-training")
     victim.send_signal(signal.SIGKILL)
@@ -176,15 +180,7 @@ def test_sigterm_ends_the_trial_as_killed_and_a_rerun_finishes_the_study(tmp_pat
     first = tune(config, postgres_url, tracking)
     storage = optuna.storages.RDBStorage(postgres_url)
 
-    def trial_in_training():
-        try:
-            study = optuna.load_study(study_name="resume", storage=storage)
-        except KeyError:
-            return None
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        return running[0] if running and running[0].intermediate_values else None
-
-    interrupted = wait_until(trial_in_training, what="a trial in mid-training")
+    interrupted = wait_until(lambda: trials_in_training(storage, "resume"), what="a trial in mid-training")[0]
     first.send_signal(signal.SIGTERM)
     output, _ = first.communicate(timeout=120)
     assert first.returncode == 130, output
@@ -222,12 +218,7 @@ def test_ctrl_c_stops_every_local_worker_and_marks_the_study_run_killed(tmp_path
     rdb = optuna.storages.RDBStorage(storage)
 
     def both_workers_training():
-        try:
-            study = optuna.load_study(study_name="stopped", storage=rdb)
-        except KeyError:
-            return False
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        return len({t.user_attrs.get("worker") for t in running if t.intermediate_values}) == 2
+        return len({t.user_attrs["worker"] for t in trials_in_training(rdb, "stopped")}) == 2
 
     wait_until(both_workers_training, what="both workers in mid-training")
     launcher.send_signal(signal.SIGINT)  # the launcher alone: it must stop the other worker itself
