@@ -244,3 +244,28 @@ def test_workers_refuse_a_storage_they_cannot_share(tmp_path):
     assert process.returncode == 2
     assert output.strip().splitlines()[-1].startswith("optflow: error: study.storage must be a database the worker")
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_rerunning_after_a_crash_recovers_the_dead_trial_and_finishes_under_the_same_study_run(tmp_path):
+    """The only worker is killed with SIGKILL; the same command again finishes the study (SQLite, the default)."""
+    config = write_config(tmp_path, "crashed", "random", 4, RANDOM_SPACE, {"epochs": 60, "batch_size": 8})
+    storage, tracking = f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlflow.db"
+    fast_heartbeat = {"OPTFLOW_HEARTBEAT_SECONDS": "1", "OPTFLOW_GRACE_SECONDS": "2"}
+    first = tune(config, storage, tracking, env=fast_heartbeat)
+    rdb = optuna.storages.RDBStorage(storage)
+    killed = wait_until(lambda: trials_in_training(rdb, "crashed"), what="a trial in mid-training")[0]
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    parent, _ = study_runs(tracking, "crashed")
+    assert parent.info.status == "RUNNING"  # nobody could close it
+
+    finish(tune(config, storage, tracking, env=fast_heartbeat))
+    trials = optuna.load_study(study_name="crashed", storage=rdb).get_trials()
+    assert trials[killed.number].state == TrialState.FAIL
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 4
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    resumed, children = study_runs(tracking, "crashed")
+    assert resumed.info.run_id == parent.info.run_id and resumed.info.status == "FINISHED"
+    dead = [run for run in children if run.data.tags["optuna.trial_number"] == str(killed.number)]
+    assert [run.info.status for run in dead] == ["FAILED"]
+    assert "RUNNING" not in {run.info.status for run in children}
