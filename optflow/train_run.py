@@ -13,8 +13,8 @@ from optflow import tracking
 from optflow.background import Background
 from optflow.config import Config, resolve_direction, resolved_config, run_params
 from optflow.data import load_dataset
+from optflow.objective import INPUT_EXAMPLE_ROWS, serialize_model
 from optflow.records import EpochRecord, best_value, final_metrics
-from optflow.study import INPUT_EXAMPLE_ROWS, serialize_model
 from optflow.training import TrainingDiverged, fit, new_model
 
 
