@@ -1,4 +1,5 @@
-"""The real command: `mlflow run . --env-manager local` leaves one study run, N trial runs and N trials."""
+"""The real command: `mlflow run . --env-manager local` (two workers) leaves one study run, N trial runs and N
+trials."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ def mlflow_run(tmp_path_factory):
         "study_name=e2e-study",
         "-P",
         "log_models=best",
+        "-P",
+        "workers=2",  # the second worker joins the run `mlflow run` made, through the study's user attrs
     ]
     result = subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
