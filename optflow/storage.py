@@ -55,9 +55,9 @@ class StaleTrialCallback:
         self.on_stale: Callable[[FrozenTrial, str], None] | None = None
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        # Counted first: Optuna's callback appends to the trial's own retry-history list (a shallow copy).
+        retried = len(trial.system_attrs.get("retry_history", [])) < self._max_retry
         self._retry(study, trial)
-        retries = len(trial.system_attrs.get("retry_history", []))
-        retried = retries < self._max_retry
         reason = f"worker lost: no heartbeat for {GRACE_SECONDS} s; " + (
             "retried as a new trial" if retried else f"not retried again ({self._max_retry} retries used)"
         )
