@@ -33,5 +33,10 @@ def trials_used(trials: Iterable[FrozenTrial]) -> int:
     return sum(1 for trial in trials if spends_budget(trial))
 
 
+def in_flight(trials: Iterable[FrozenTrial]) -> bool:
+    """Whether some worker runs a trial or one waits to run (a retry): the study is not over yet."""
+    return any(trial.state in (TrialState.RUNNING, TrialState.WAITING) for trial in trials)
+
+
 def study_trials(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False)

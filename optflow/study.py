@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import time
@@ -17,7 +16,7 @@ from tqdm import tqdm
 
 from optflow import tracking
 from optflow.background import Background
-from optflow.budget import budget, study_trials, trials_used
+from optflow.budget import budget, in_flight, study_trials, trials_used
 from optflow.config import Config, flat_params, resolve_direction
 from optflow.dashboard import mlflow_run_link, save_study_note
 from optflow.data import Dataset, load_dataset
@@ -30,8 +29,6 @@ from optflow.storage import HEARTBEAT_SECONDS, StudyLock, fail_stale_trials, ope
 from optflow.summary import study_summary_files
 from optflow.training import TrainingDiverged
 from optflow.urls import mask_password
-
-logger = logging.getLogger("optflow")
 
 # How often a worker with nothing left to run looks at the others' trials (to finish or go stale); cheap reads.
 POLL_SECONDS = min(1.0, HEARTBEAT_SECONDS)
@@ -59,9 +56,6 @@ def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.S
             f"study.direction must match the stored study {config.study.name!r} ({stored}); got {direction}"
         )
     return study
-
-
-# -------------------------------------------------------------------------------------------------- study
 
 
 @dataclass(frozen=True)
@@ -248,28 +242,27 @@ def _run_until_spent(study: optuna.Study, objective: Objective, lock: StudyLock,
         with protected():  # a signal lands in the trial's training loop or after its bookkeeping
             lock.acquire()
             try:
-                fail_stale_trials(study)
                 trials = study_trials(study)
+                if trials_used(trials) >= total:  # Optuna checks for dead workers before each trial it starts
+                    fail_stale_trials(study)  # a dead worker's trial turns into a waiting retry
+                    trials = study_trials(study)
                 used = trials_used(trials)
-                states = {trial.state for trial in trials}
                 if progress is not None:
                     progress.n = min(used, total)
                     progress.refresh()
-                if used < total or TrialState.WAITING in states:
+                if used < total or any(trial.state == TrialState.WAITING for trial in trials):
                     study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
                     continue
             finally:
                 lock.release()
-        if TrialState.RUNNING not in states:
+        if not in_flight(trials):
             return
         time.sleep(POLL_SECONDS)  # polling the storage is how workers meet; the heartbeat sets the pace
 
 
 def _others_running(study: optuna.Study | None) -> bool:
     """Whether another worker still runs a trial of the study (this one has ended its own by now)."""
-    if study is None:
-        return False
-    return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)))
+    return study is not None and in_flight(study_trials(study))
 
 
 def _close_stale_run(background: Background, study_run: tracking.StudyRun, trial: FrozenTrial, reason: str) -> None:
@@ -317,8 +310,5 @@ def _result(study, config, study_run_id: str | None, tracking_uri, seconds: list
         tracking_uri=mask_password(tracking_uri) if tracking_uri else None,
         seconds_per_trial=sum(seconds) / max(1, len(seconds)),
         top_trials=[(t.number, t.value, dict(t.params)) for t in ranked[:TOP_TRIALS]],
-        budget_spent=(
-            trials_used(trials) >= budget(config)
-            and not any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
-        ),
+        budget_spent=trials_used(trials) >= budget(config) and not in_flight(trials),
     )
