@@ -18,13 +18,11 @@ import sys
 from optflow import interrupts, tracking
 from optflow.config import Config
 from optflow.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
-from optflow.study import StudyResult, study_result
+from optflow.study import StudyResult, run_study, study_result
 
 
 def _worker_main(config: Config, label: str, tracking_uri: str | None, tracking_enabled: bool, quiet: bool) -> None:
     """One worker process: run the study until its budget is spent; exit status like `optflow tune`'s."""
-    from optflow.study import run_study
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the launcher, which forwards it
     interrupts.install(signal.SIGTERM)
     logging.basicConfig(level=logging.WARNING, format=f"optflow [{label}]: %(levelname)s: %(message)s")
@@ -45,8 +43,6 @@ def run_workers(
     This process is worker 0. The others start once it has validated the input and created the database,
     study, experiment and study run, so bad input fails once (exit 2) and nothing races to create them.
     """
-    from optflow.study import run_study
-
     storage = config.study.storage
     if storage.startswith("sqlite") and (":memory:" in storage or storage.rstrip("/") == "sqlite:"):
         raise UsageError(
@@ -74,10 +70,12 @@ def run_workers(
         for process in others:
             process.start()
 
+    told: set[int] = set()
+
     def forward(signum: int) -> None:  # at once: the others stop while this one ends its own trial
         for process in others:
-            if process.is_alive() and not getattr(process, "stopping", False):
-                process.stopping = True
+            if process.is_alive() and process.pid not in told:
+                told.add(process.pid)
                 os.kill(process.pid, signal.SIGTERM)  # once: a second signal would cut its clean-up short
 
     interrupts.on_signal(forward)
