@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import optuna
 
+from optflow.budget import spends_budget
 from optflow.config import SearchParam
 from optflow.samplers.gp import GPSampler
 from optflow.samplers.grid import ExactGridSampler
@@ -17,7 +18,7 @@ SamplerFactory = Callable[[int, Sequence[SearchParam]], optuna.samplers.BaseSamp
 
 SAMPLERS: dict[str, SamplerFactory] = {
     # Every worker builds the grid with the same seed, so all of them shuffle it into the same order.
-    "grid": lambda seed, search: ExactGridSampler(grid_points(search), seed=seed),
+    "grid": lambda seed, search: ExactGridSampler(grid_points(search), seed=seed, holds_point=spends_budget),
     "random": lambda seed, search: TrialSeededSampler(optuna.samplers.RandomSampler, seed),
     "tpe": lambda seed, search: TrialSeededSampler(_tpe, seed),
     "gp": lambda seed, search: GPSampler(seed=seed),
