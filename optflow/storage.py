@@ -50,7 +50,9 @@ class StaleTrialCallback:
     """
 
     def __init__(self, max_retry: int = MAX_RETRIES) -> None:
-        self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable in use since 2.8
+            self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry)
         self._max_retry = max_retry
         self.on_stale: Callable[[FrozenTrial, str], None] | None = None
 
