@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import optuna
 
-from optflow.samplers.gp import GPSampler
+from optflow.search.samplers.gp import GPSampler
 
 Objective = Callable[[optuna.Trial], float]
 
@@ -94,10 +94,11 @@ def mixed(trial: optuna.Trial) -> float:
 
 def digits_trainer() -> Objective:
     """The project's own trainer: 10-epoch digits MLP, tuning lr, l2 and the optimiser (val_loss)."""
-    from optflow.config import DataConfig, ModelConfig, TrainingConfig
+    from optflow.config import Config, DataConfig, ModelConfig, TrainingConfig
     from optflow.data import load_dataset
+    from optflow.models import build_model
     from optflow.records import best_value
-    from optflow.training import TrainingDiverged, fit, new_model
+    from optflow.training import TrainingDiverged, fit
 
     data = load_dataset(DataConfig(name="digits"))
 
@@ -108,7 +109,7 @@ def digits_trainer() -> Objective:
             l2=trial.suggest_float("l2", 1e-6, 1e-1, log=True),
             optimizer=trial.suggest_categorical("optimizer", ["sgd", "momentum", "adam"]),
         )
-        model = new_model(ModelConfig(hidden=(64,)), config, data)
+        model = build_model(Config(model=ModelConfig(hidden=(64,)), training=config), data.spec)
         try:
             return best_value(list(fit(model, data, config)), "val_loss", maximize=False)
         except TrainingDiverged:

@@ -17,9 +17,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from optflow.config import DataConfig, ModelConfig, TrainingConfig
+import optflow
+from optflow.config import Config, DataConfig, ModelConfig, TrainingConfig
 from optflow.data import load_dataset
-from optflow.training import fit, new_model
+from optflow.models import build_model
+from optflow.training import fit
 
 CASES = {
     "digits MLP 64-128-10, batch 64": (DataConfig(name="digits"), 30),
@@ -64,15 +66,15 @@ def trainer_part(repeats: int) -> None:
     for name, (data_config, epochs) in CASES.items():
         data = load_dataset(data_config)
         config = TrainingConfig(epochs=epochs, batch_size=64, optimizer="sgd", lr=0.05)
-        model_config = ModelConfig(kind="mlp", hidden=(128,))
+        model_config = Config(model=ModelConfig(kind="mlp", hidden=(128,)), training=config)
         samples = data.x_train.shape[0] * epochs
 
         def ours(config=config, data=data, model_config=model_config):
-            for _ in fit(new_model(model_config, config, data), data, config):
+            for _ in fit(build_model(model_config, data.spec), data, config):
                 pass
 
-        def theirs(config=config, data=data, model_config=model_config, epochs=epochs):
-            hand_written(new_model(model_config, config, data), data, epochs, 64, 0.05)
+        def theirs(data=data, model_config=model_config, epochs=epochs):
+            hand_written(build_model(model_config, data.spec), data, epochs, 64, 0.05)
 
         ours(), theirs()  # warm-up
         t_theirs, t_ours = best_of(repeats, theirs), best_of(repeats, ours)
@@ -82,9 +84,6 @@ def trainer_part(repeats: int) -> None:
 def tracking_part(n_trials: int, repeats: int) -> None:
     """Median seconds per trial (objective start to end, Optuna reporting included) with tracking on and off."""
     import tempfile
-
-    from optflow.config import load_config
-    from optflow.study import run_study
 
     per_trial: dict[bool, list[float]] = {False: [], True: []}
     for tracking in (False, True) * repeats:
@@ -96,12 +95,7 @@ def tracking_part(n_trials: int, repeats: int) -> None:
                 "study.storage": f"sqlite:///{tmp}/optuna.db",
                 "study.log_models": "none",
             }
-            result = run_study(
-                load_config(None, overrides),
-                tracking_uri=f"sqlite:///{tmp}/mlflow.db",
-                tracking_enabled=tracking,
-                quiet=True,
-            )
+            result = optflow.tune({}, overrides=overrides, tracking=tracking, tracking_uri=f"sqlite:///{tmp}/mlflow.db")
             per_trial[tracking].append(result.seconds_per_trial)
     off, on = statistics.median(per_trial[False]), statistics.median(per_trial[True])
     print(f"30-epoch digits trial, {n_trials} trials x {repeats} studies each:")

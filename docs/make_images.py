@@ -12,9 +12,8 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+import optflow
 from optflow.compare import default_target, log_comparison, run_comparison
-from optflow.config import load_config
-from optflow.study import run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
@@ -30,12 +29,12 @@ STUDY_PLOTS = (
 def main() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        config = load_config(
+        config = optflow.load_config(
             ROOT / "configs" / "digits.yaml",
             {"study.n_trials": 30, "study.storage": f"sqlite:///{tmp}/optuna.db", "study.log_models": "none"},
         )
         uri = f"sqlite:///{tmp}/mlflow.db"
-        result = run_study(config, tracking_uri=uri, quiet=True)
+        result = optflow.tune(config, tracking_uri=uri)
         client = MlflowClient(uri)
         for name in STUDY_PLOTS:
             path = client.download_artifacts(result.study_run_id, f"plots/{name}.png", tmp)

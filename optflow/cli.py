@@ -1,17 +1,25 @@
-"""`optflow tune | train`: the command line (also `python -m optflow` and the MLproject entry points)."""
+"""`optflow tune | train | compare | dashboard`: argv -> API calls, and what the terminal shows of them.
+
+Also `python -m optflow` and the MLproject entry points. Progress is printed by the reporters below, which
+the study calls back; the Python API runs the same calls silently.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from optflow import interrupts
 from optflow.config import Config, load_config, parse_override
 from optflow.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from optflow.records import TrialOutcome
+from optflow.study import interrupts
+from optflow.study.options import RunOptions, SilentReporter
+from optflow.tables import format_table
 from optflow.urls import secrets_in
 
 MAX_WORKERS = 256
@@ -117,14 +125,76 @@ def _workers(value: str) -> int:
     return int(value)
 
 
-def _tune(args: argparse.Namespace, config: Config) -> int:
-    from optflow.study import run_study
-    from optflow.workers import WorkersFailed, run_workers
+# ------------------------------------------------------------------------------------------------ reporters
 
-    workers = _workers(args.workers or "1")
-    options = {"tracking_uri": args.tracking_uri or None, "tracking_enabled": not args.no_tracking, "quiet": args.quiet}
+
+def trial_line(outcome: TrialOutcome) -> str:
+    """One line per ended trial: state, value, the study's best so far, epochs and params."""
+    value = outcome.value
+    shown = f"{value:.4f}" if value is not None and math.isfinite(value) else "-"
+    best = f"{outcome.study_best:.4f}" if outcome.study_best is not None else "-"
+    params = ", ".join(f"{k}={_short(v)}" for k, v in outcome.params.items())
+    epochs = len(outcome.records)
+    return (
+        f"trial {outcome.number:4d} {outcome.state:8s} value={shown:>8s} best={best:>8s} epochs={epochs:3d}  {params}"
+    )
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+class ProgressBar:
+    """One worker in a terminal: a progress bar over the budget, a line per trial above it."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._metric = ""
+
+    def start(self, config: Config, total: int, done: int) -> None:
+        from tqdm import tqdm
+
+        self._metric = config.study.metric
+        self._bar = tqdm(total=total, initial=done, unit="trial", desc=config.study.name)
+
+    def progress(self, done: int) -> None:
+        self._bar.n = done
+        self._bar.refresh()
+
+    def trial_ended(self, outcome: TrialOutcome, worker: str) -> None:
+        self._bar.write(trial_line(outcome))
+        if outcome.study_best is not None:
+            self._bar.set_postfix_str(f"best {self._metric} {outcome.study_best:.4g}")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+class TrialLines(SilentReporter):
+    """Several workers: a line per trial, prefixed with the worker that ran it (no bar to fight over)."""
+
+    def trial_ended(self, outcome: TrialOutcome, worker: str) -> None:
+        print(f"[{worker}] {trial_line(outcome)}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ commands
+
+
+def _options(args: argparse.Namespace, workers: int = 1) -> RunOptions:
+    reporter = SilentReporter() if args.quiet else ProgressBar() if workers == 1 else TrialLines()
+    return RunOptions(
+        tracking=not args.no_tracking, tracking_uri=args.tracking_uri or None, workers=workers, reporter=reporter
+    )
+
+
+def _tune(args: argparse.Namespace, config: Config) -> int:
+    from optflow.study.study import run_study
+    from optflow.study.workers import WorkersFailed, run_workers
+
+    options = _options(args, _workers(args.workers or "1"))
     try:
-        result = run_workers(config, workers, **options) if workers > 1 else run_study(config, **options)
+        result = run_workers(config, options) if options.workers > 1 else run_study(config, options)
     except WorkersFailed as error:
         print(f"optflow: error: {error}", file=sys.stderr)
         return 1
@@ -143,18 +213,17 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
 def _best_trials_table(trials: list[tuple[int, float, dict]], metric: str) -> str:
     """A plain-text table of the best trials, best first."""
     names = sorted({name for _, _, params in trials for name in params})
-    rows = [["trial", metric, *names]]
+    rows = []
     for number, value, params in trials:
         cells = [f"{params[n]:.4g}" if isinstance(params.get(n), float) else str(params.get(n, "-")) for n in names]
         rows.append([str(number), f"{value:.6g}", *cells])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
+    return format_table(["trial", metric, *names], rows)
 
 
 def _train(args: argparse.Namespace, config: Config) -> int:
     from tqdm import tqdm
 
-    from optflow.train_run import run_training
+    from optflow.study.single_run import run_training
 
     bar = None if args.quiet else tqdm(total=config.training.epochs, unit="epoch", desc="train", dynamic_ncols=True)
 
@@ -164,9 +233,7 @@ def _train(args: argparse.Namespace, config: Config) -> int:
             bar.set_postfix({k: f"{v:.4g}" for k, v in record.metrics().items() if k != "lr"})
 
     try:
-        result = run_training(
-            config, tracking_uri=args.tracking_uri or None, tracking_enabled=not args.no_tracking, progress=progress
-        )
+        result = run_training(config, _options(args), on_epoch=progress)
     finally:
         if bar is not None:
             bar.close()
@@ -181,9 +248,9 @@ def _train(args: argparse.Namespace, config: Config) -> int:
 
 
 def _compare(args: argparse.Namespace, config: Config) -> int:
-    from optflow.compare import default_target, format_table, log_comparison, run_comparison, summary_rows
-    from optflow.config import one_of, resolve_direction
-    from optflow.samplers import SAMPLERS
+    from optflow.compare import default_target, log_comparison, run_comparison, summary_rows, summary_table
+    from optflow.config.rules import one_of
+    from optflow.search.samplers import SAMPLERS
 
     rule = one_of(SAMPLERS.keys)
     samplers = [rule.check("--samplers", name.strip()) for name in args.samplers.split(",") if name.strip()]
@@ -191,9 +258,8 @@ def _compare(args: argparse.Namespace, config: Config) -> int:
         raise UsageError(f"--seeds must be an int in [1, inf); got {args.seeds}")
     results = run_comparison(config, samplers, args.seeds, quiet=args.quiet)
     target = args.target if args.target is not None else default_target(results)
-    maximize = resolve_direction(config.study) == "maximize"
     print(f"target {config.study.metric} = {target:.6g}")
-    print(format_table(summary_rows(results, target, maximize)))
+    print(summary_table(summary_rows(results, target, config.study.maximize)))
     if not args.no_tracking:
         import mlflow
 
@@ -203,7 +269,7 @@ def _compare(args: argparse.Namespace, config: Config) -> int:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from optflow.dashboard import artifact_dir, serve
+    from optflow.tracking.dashboard import artifact_dir, serve
 
     study = load_config(args.config or None).study
     storage = args.storage or os.environ.get(STORAGE_ENV, "") or study.storage

@@ -17,8 +17,12 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from optflow.config import Config, resolve_direction
-from optflow.study import run_study
+from optflow.config import Config
+from optflow.contract import TAG_KIND, TAG_OPTFLOW_STUDY
+from optflow.study.options import RunOptions
+from optflow.study.study import run_study
+from optflow.tables import format_table
+from optflow.tracking import mlflow_runs
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ def best_so_far(values: list[float | None], maximize: bool) -> np.ndarray:
 
 def run_comparison(config: Config, samplers: list[str], seeds: int, quiet: bool = False) -> list[SamplerResult]:
     """Every sampler on the config's task, once per seed, in a throwaway SQLite storage."""
-    maximize = resolve_direction(config.study) == "maximize"
+    maximize = config.study.maximize
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         storage = f"sqlite:///{tmp}/compare.db"
@@ -54,7 +58,7 @@ def run_comparison(config: Config, samplers: list[str], seeds: int, quiet: bool 
                     config, study=replace(config.study, name=name, sampler=sampler, seed=seed, storage=storage)
                 )
                 start = time.perf_counter()
-                run_study(study_config, tracking_enabled=False, quiet=True)
+                run_study(study_config, RunOptions(tracking=False))
                 study = optuna.load_study(study_name=name, storage=storage)
                 trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
                 seconds.append((time.perf_counter() - start) / max(1, len(trials)))
@@ -101,13 +105,13 @@ def summary_rows(results: list[SamplerResult], target: float, maximize: bool) ->
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
+def summary_table(rows: list[dict]) -> str:
     """The summary as aligned plain text."""
     header = ["sampler", "final best (median)", "q25", "q75", "trials to target", "reached", "s/trial"]
-    lines = [header]
+    cells = []
     for row in rows:
         needed = row["trials_to_target_median"]
-        lines.append(
+        cells.append(
             [
                 row["sampler"],
                 f"{row['final_best_median']:.6g}",
@@ -118,13 +122,12 @@ def format_table(rows: list[dict]) -> str:
                 f"{row['seconds_per_trial']:.3f}",
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines)
+    return format_table(header, cells)
 
 
 def comparison_figure(results: list[SamplerResult], metric: str, target: float, title: str):
     """Median best-so-far per sampler with the interquartile band, and the target as a dashed line."""
-    from optflow.plots import new_figure
+    from optflow.tracking.plots import new_figure
 
     figure, axis = new_figure()
     for result in results:
@@ -145,22 +148,12 @@ def comparison_figure(results: list[SamplerResult], metric: str, target: float, 
 
 def log_comparison(tracking_uri: str, config: Config, results: list[SamplerResult], target: float, seeds: int) -> str:
     """One MLflow run holding the comparison; returns its id."""
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Metric
 
-    from optflow.plots import figure_png
+    from optflow.tracking.plots import figure_png
 
-    maximize = resolve_direction(config.study) == "maximize"
-    client = MlflowClient(tracking_uri)
-    name = config.study.experiment or f"{config.study.name}-compare"
-    experiment = client.get_experiment_by_name(name)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
-    run = client.create_run(
-        experiment_id,
-        run_name=f"compare-{config.study.name}",
-        tags={"optflow.kind": "compare", "optflow.study_name": config.study.name},
-    )
-    run_id = run.info.run_id
+    maximize = config.study.maximize
+    experiment = mlflow_runs.experiment_id(tracking_uri, config.study.experiment or f"{config.study.name}-compare")
     params = {
         "samplers": ",".join(r.sampler for r in results),
         "seeds": str(seeds),
@@ -182,15 +175,16 @@ def log_comparison(tracking_uri: str, config: Config, results: list[SamplerResul
     for row in rows:
         if row["trials_to_target_median"] is not None:
             metrics.append(Metric(f"trials_to_target.{row['sampler']}", row["trials_to_target_median"], now, 0))
-    client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
-    for start in range(0, len(metrics), 1000):
-        client.log_batch(run_id, metrics=metrics[start : start + 1000])
+    tags = {TAG_KIND: "compare", TAG_OPTFLOW_STUDY: config.study.name}
+    run_id = mlflow_runs.start_run(tracking_uri, experiment, f"compare-{config.study.name}", params, tags)
+    mlflow_runs.log_metrics(tracking_uri, run_id, metrics)
+    client = mlflow_runs.client(tracking_uri)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
     client.log_text(run_id, buffer.getvalue(), "compare/summary.csv")
-    client.log_text(run_id, format_table(rows) + "\n", "compare/summary.txt")
+    client.log_text(run_id, summary_table(rows) + "\n", "compare/summary.txt")
     figure = comparison_figure(results, config.study.metric, target, f"{config.study.name}: {seeds} seeds each")
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/best_so_far.png"

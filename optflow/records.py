@@ -1,12 +1,14 @@
-"""The plain data that flows from the trainer to tracking, pruning and plots; each metric name written once."""
+"""The plain data that flows between layers: an epoch's record (trainer -> pruning, tracking, plots) and a trial's
+outcome (objective -> tracking, the progress reporter)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-# Per-epoch metrics, logged with step = epoch. val_accuracy is for classification, val_rmse for regression.
-EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy", "val_rmse", "lr")
+from optflow.contract import BEST_VAL_LOSS, EPOCH_METRICS, EPOCHS_RUN, TRAIN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class EpochRecord:
         return {name: float(value) for name, value in values.items() if value is not None}
 
 
-def best_value(records: list[EpochRecord], metric: str, maximize: bool) -> float:
+def best_value(records: Sequence[EpochRecord], metric: str, maximize: bool) -> float:
     """The best value of `metric` over the epochs (NaN when there are none)."""
     values = [r.metrics()[metric] for r in records if metric in r.metrics()]
     if not values:
@@ -36,9 +38,48 @@ def best_value(records: list[EpochRecord], metric: str, maximize: bool) -> float
     return max(values) if maximize else min(values)
 
 
-def final_metrics(records: list[EpochRecord], complete: bool) -> dict[str, float]:
-    """The once-per-run metrics; `best_val_loss` only for a run that completed (never a pruned run's)."""
-    final = {"epochs_run": float(len(records)), "train_seconds": records[-1].seconds if records else 0.0}
-    if complete and records:
-        final["best_val_loss"] = min(r.val_loss for r in records)
-    return final
+@dataclass(frozen=True)
+class TrialOutcome:
+    """How one trial (or one `optflow train` run) ended."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED or FAIL, as Optuna names it
+    value: float | None  # the trial's result: the best monitored value of a complete trial, else None
+    records: Sequence[EpochRecord]
+    params: Mapping[str, Any] = field(default_factory=dict)  # what the sampler chose
+    started_ms: int = 0  # wall clock, for the metric timestamps
+    reason: str = ""  # why it did not complete
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM (run again later, not a failure of its own)
+    study_best: float | None = None  # the study's best value once this trial ended, as this worker knows it
+    improved: bool = False  # this trial set `study_best`
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "COMPLETE"
+
+    def final_metrics(self) -> dict[str, float]:
+        """The once-per-run metrics; best_val_loss only for a run that completed (never a pruned run's)."""
+        records = self.records
+        final = {EPOCHS_RUN: float(len(records)), TRAIN_SECONDS: records[-1].seconds if records else 0.0}
+        if self.complete and records:
+            final[BEST_VAL_LOSS] = min(r.val_loss for r in records)
+        return final
+
+
+class BestSoFar:
+    """The best value seen so far in one direction."""
+
+    def __init__(self, maximize: bool, values: Sequence[float] = ()) -> None:
+        self.maximize = maximize
+        self.value: float | None = None
+        for value in values:
+            self.offer(value)
+
+    def offer(self, value: float | None) -> bool:
+        """Take `value` if it is better; returns whether it was."""
+        if value is None or math.isnan(value):
+            return False
+        if self.value is None or (value > self.value if self.maximize else value < self.value):
+            self.value = value
+            return True
+        return False

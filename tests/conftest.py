@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from optflow.config import DataConfig, TrainingConfig
 from optflow.data import Dataset, load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]  # the project directory
 
 
 @pytest.fixture(scope="session")
@@ -82,17 +86,56 @@ def _forget_global_mlflow_uri():
     mlflow.set_tracking_uri(None)
 
 
+def config_error(raw) -> str:
+    """The one-line message `build_config(raw)` refuses `raw` with."""
+    from optflow.config import build_config
+    from optflow.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        build_config(raw)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def dashboard_api(storage: str):
+    """`get(path) -> JSON` against optuna-dashboard's own HTTP API, served in-process over `storage`."""
+    import json
+    from wsgiref.util import setup_testing_defaults
+
+    from optuna_dashboard import wsgi
+
+    app = wsgi(storage)
+
+    def get(path: str) -> dict:
+        status = {}
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path}
+        setup_testing_defaults(environ)
+        body = b"".join(app(environ, lambda code, headers, *exc_info: status.setdefault("code", code)))
+        assert status["code"].startswith("200"), body[:2000]
+        return json.loads(body)
+
+    return get
+
+
+def study_detail(storage: str, name: str) -> dict:
+    """The study as optuna-dashboard shows it: trials with notes, attrs, intermediate values."""
+    get = dashboard_api(storage)
+    summary = next(s for s in get("/api/studies")["study_summaries"] if s["study_name"] == name)
+    return get(f"/api/studies/{summary['study_id']}")
+
+
 def assert_predicts_like_retrained(loaded_model, config, params, rows: int = 7) -> None:
     """A logged model's predictions equal those of a module retrained from the same params (same seed)."""
     import numpy as np
 
-    from optflow.config import training_params
-    from optflow.training import fit, new_model, predict
+    from optflow.models import build_model
+    from optflow.training import fit, predict
 
     data = load_dataset(config.data)
-    model_config, training_config = training_params(config, params)
-    module = new_model(model_config, training_config, data)
-    for _ in fit(module, data, training_config):
+    trial_config = config.with_params(params)
+    module = build_model(trial_config, data.spec)
+    for _ in fit(module, data, trial_config.training):
         pass
     x = data.x_val[:rows]
     expected = predict(module, x).numpy()

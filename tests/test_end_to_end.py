@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import dashboard_api
 from mlflow import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,21 +126,8 @@ def test_best_model_is_logged(mlflow_run):
 
 def test_optuna_dashboard_reads_the_study(mlflow_run):
     """optuna-dashboard's own API, in-process, over the study's storage: trials, curves and MLflow links."""
-    import json
-    from wsgiref.util import setup_testing_defaults
-
-    from optuna_dashboard import wsgi
-
     tmp, _ = mlflow_run
-    app = wsgi(f"sqlite:///{tmp}/optuna.db")
-
-    def get(path: str) -> dict:
-        status = {}
-        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path}
-        setup_testing_defaults(environ)
-        body = b"".join(app(environ, lambda code, headers, *exc_info: status.setdefault("code", code)))
-        assert status["code"].startswith("200"), body[:2000]
-        return json.loads(body)
+    get = dashboard_api(f"sqlite:///{tmp}/optuna.db")
 
     summaries = get("/api/studies")["study_summaries"]
     study = next(s for s in summaries if s["study_name"] == "e2e-study")

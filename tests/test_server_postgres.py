@@ -13,7 +13,9 @@ import pytest
 from conftest import free_port, start_server, stop_server
 from mlflow import MlflowClient
 from optuna.trial import TrialState
-from test_workers import RANDOM_SPACE, finish, study_runs, tune, write_config
+from processes import RANDOM_SPACE, finish, study_runs, tune, write_config
+
+from optflow.search.optuna_private import study_system_attrs
 
 pytestmark = pytest.mark.slow
 TRACKING_PASSWORD = "track-pw-5e3c1a"  # the server ignores it; it must still never be logged
@@ -69,7 +71,7 @@ def everything_logged(uri: str, experiment_name: str, storage: str, tmp_path: Pa
         )
         parts += [p.read_bytes().decode("latin-1") for p in Path(local).rglob("*") if p.is_file()]
     study = optuna.load_study(study_name=experiment_name, storage=storage)
-    system_attrs = study._storage.get_study_system_attrs(study._study_id)  # notes live here
+    system_attrs = study_system_attrs(study)  # notes live here
     parts += [json.dumps(study.user_attrs), json.dumps(system_attrs, default=str)]
     for trial in study.get_trials():
         parts += [json.dumps(trial.user_attrs, default=str), json.dumps(trial.system_attrs, default=str)]

@@ -1,0 +1,30 @@
+"""Typed, validated configuration: YAML + overrides -> frozen dataclasses, every error naming its field."""
+
+from optflow.config.load import apply_overrides, load_config, parse_override
+from optflow.config.schema import (
+    SEARCHABLE,
+    SECTIONS,
+    Config,
+    DataConfig,
+    ModelConfig,
+    SearchParam,
+    StudyConfig,
+    TrainingConfig,
+)
+from optflow.config.validation import RULES, build_config
+
+__all__ = [
+    "RULES",
+    "SEARCHABLE",
+    "SECTIONS",
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "SearchParam",
+    "StudyConfig",
+    "TrainingConfig",
+    "apply_overrides",
+    "build_config",
+    "load_config",
+    "parse_override",
+]

@@ -1,0 +1,96 @@
+"""What a config value may be: small rules that convert a value or say, in one shape, what was expected.
+
+Follows scikit-learn's `_parameter_constraints`: every message reads ``training.lr must be a float in (0, inf);
+got -1``. Names that come from registries (optimizers, schedules, samplers, models, data sets) are looked up
+when first needed, so that importing the config pulls in neither torch nor optuna.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from optflow.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a field accepts: a description for messages and a function that converts or raises."""
+
+    describe: Callable[[], str]
+    convert: Callable[[Any], Any]  # returns the converted value, or raises ValueError/TypeError
+
+    def check(self, where: str, value: Any) -> Any:
+        """The converted value, or a `UsageError` naming `where`, what it must be and what it got."""
+        try:
+            return self.convert(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"{where} must be {self.describe()}; got {value!r}") from None
+
+
+def _interval(low: float | None, high: float | None, closed: str) -> str:
+    left = "[" if closed in ("both", "left") and low is not None else "("
+    right = "]" if closed in ("both", "right") and high is not None else ")"
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    return f"{left}{lo}, {hi}{right}"
+
+
+def number(kind: type, low: float | None = None, high: float | None = None, closed: str = "both") -> Rule:
+    """A float or int within an interval (`closed` is one of both, left, right, neither)."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            value = int(value)
+        else:
+            value = float(value)
+        if not math.isfinite(value):
+            raise ValueError
+        if low is not None and (value < low or (value == low and closed in ("right", "neither"))):
+            raise ValueError
+        if high is not None and (value > high or (value == high and closed in ("left", "neither"))):
+            raise ValueError
+        return value
+
+    name = "an int" if kind is int else "a float"
+    return Rule(lambda: f"{name} in {_interval(low, high, closed)}", convert)
+
+
+def one_of(names: Callable[[], Iterable[str]]) -> Rule:
+    """One of the names a registry knows (looked up when first needed)."""
+
+    def convert(value: Any) -> str:
+        if not isinstance(value, str) or value not in set(names()):
+            raise ValueError
+        return value
+
+    return Rule(lambda: "one of " + ", ".join(sorted(names())), convert)
+
+
+def text(allow_empty: bool = False) -> Rule:
+    def convert(value: Any) -> str:
+        if not isinstance(value, str) or (not allow_empty and not value.strip()):
+            raise ValueError
+        return value
+
+    return Rule(lambda: "a non-empty string" if not allow_empty else "a string", convert)
+
+
+def optional(rule: Rule) -> Rule:
+    return Rule(lambda: f"{rule.describe()} or null", lambda v: None if v is None else rule.convert(v))
+
+
+def registry(module: str, attr: str) -> Callable[[], Iterable[str]]:
+    """The keys of the registry `module.attr`, imported on first use."""
+    return lambda: getattr(importlib.import_module(module), attr).keys()
+
+
+def constant(*names: str) -> Callable[[], Iterable[str]]:
+    return lambda: names

@@ -1,0 +1,217 @@
+"""The configuration's shape: frozen dataclasses, one per section, with a docstring under every field.
+
+Validation lives in `validation.py` and `search.py`; these classes only hold values that passed it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from optflow.contract import METRICS_MAXIMIZED
+from optflow.urls import mask_password
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """How the search runs and where it is stored."""
+
+    name: str = "optflow"
+    """Optuna study name; also the MLflow study run's name."""
+    sampler: str = "gp"
+    """Search strategy: gp (optflow's Gaussian-process BO), tpe, random or grid."""
+    n_trials: int = 20
+    """Trial budget of the whole study (shared by all workers). The grid sampler stops at the grid size."""
+    metric: str = "val_loss"
+    """Validation metric the study optimises: val_loss, val_accuracy or val_rmse."""
+    direction: str = "auto"
+    """minimize, maximize, or auto (maximize for accuracy, minimize otherwise)."""
+    storage: str = "sqlite:///optuna.db"
+    """Optuna RDB storage URL. Prefer the OPTFLOW_STORAGE environment variable for URLs with passwords."""
+    pruner: str = "none"
+    """Early termination of unpromising trials: none or median."""
+    seed: int = 0
+    """Sampler seed: the same seed and config give the same trials."""
+    experiment: str = ""
+    """MLflow experiment name; empty means the study name (under `mlflow run`, the run's experiment)."""
+    log_models: str = "best"
+    """Which trained models go to MLflow: none, best or all."""
+    register_model: str = ""
+    """Register the study's best model in the MLflow Model Registry under this name; empty: do not."""
+    artifact_dir: str = ""
+    """Optuna artifact store (trial loss curves for optuna-dashboard); empty: beside an SQLite storage file, else
+    ./optuna_artifacts. Workers on several machines should share one directory (a network mount)."""
+
+    @property
+    def maximize(self) -> bool:
+        """Whether the study maximises its metric: `direction`, or for `auto` what the metric implies."""
+        if self.direction != "auto":
+            return self.direction == "maximize"
+        return self.metric in METRICS_MAXIMIZED
+
+    @property
+    def resolved_direction(self) -> str:
+        """`maximize` or `minimize`, as Optuna takes it."""
+        return "maximize" if self.maximize else "minimize"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set and how it is split."""
+
+    name: str = "digits"
+    """A bundled set (digits, iris, wine, breast_cancer, diabetes), synthetic (classification, regression) or csv."""
+    path: str = ""
+    """CSV file, for name: csv."""
+    target: str = ""
+    """Target column of the CSV."""
+    task: str = "auto"
+    """classification, regression or auto (from the target column)."""
+    n_samples: int = 1000
+    """Rows of a synthetic set."""
+    n_features: int = 20
+    """Columns of a synthetic set."""
+    n_classes: int = 2
+    """Classes of a synthetic classification set."""
+    noise: float = 0.1
+    """Label noise (classification: fraction flipped) or output noise (regression: std) of a synthetic set."""
+    val_fraction: float = 0.2
+    """Share of rows held out for validation (stratified for classification)."""
+    seed: int = 0
+    """Seed of the split and of synthetic data."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: a linear (logistic) model or an MLP."""
+
+    kind: str = "mlp"
+    """linear or mlp."""
+    hidden: tuple[int, ...] = (128,)
+    """Hidden layer sizes of the MLP."""
+    activation: str = "relu"
+    """relu, tanh, gelu or sigmoid."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The optimisation technique; every field can be searched."""
+
+    epochs: int = 30
+    """Passes over the training set (an upper bound with early stopping)."""
+    batch_size: int | str = 64
+    """Rows per optimiser step, or 'full' for full-batch gradient descent (one step per epoch)."""
+    optimizer: str = "sgd"
+    """gd (full-batch gradient descent), sgd, momentum or adam."""
+    lr: float = 0.05
+    """Initial learning rate."""
+    momentum: float = 0.9
+    """Momentum coefficient of the momentum optimiser."""
+    schedule: str = "constant"
+    """Learning-rate schedule: constant, exponential, step, inverse_time or cosine."""
+    gamma: float = 0.95
+    """Decay factor of the exponential (lr·γ^t) and step (lr·γ^floor(t/step_size)) schedules."""
+    step_size: int = 10
+    """Epochs between decays of the step schedule."""
+    decay_rate: float = 0.1
+    """k of the inverse-time schedule lr/(1+k·t)."""
+    min_lr: float = 0.0
+    """Floor of the cosine schedule."""
+    l1: float = 0.0
+    """L1 penalty λ1·Σ|w| added to the loss (weights, not biases)."""
+    l2: float = 0.0
+    """L2 penalty (λ2/2)·Σw² on weights, applied as the optimiser's weight decay."""
+    dropout: float = 0.0
+    """Dropout probability after each hidden layer."""
+    early_stopping_patience: int = 0
+    """Stop after this many epochs without improvement of the monitored metric; 0 turns it off."""
+    min_delta: float = 0.0
+    """Smallest change of the monitored metric that counts as an improvement."""
+    seed: int = 0
+    """Seed of initialisation, shuffling and dropout."""
+    device: str = "cpu"
+    """auto, cpu or cuda."""
+    threads: int = 1
+    """torch intra-op threads per worker; 1 is fastest for small models and leaves cores to other workers."""
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    """One searched field: an Optuna distribution plus the grid points the grid sampler uses."""
+
+    name: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    grid: tuple[Any, ...] = ()
+    n_points: int = 3
+    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    """Condition: sample only when each named field has one of the listed values (else keep the fixed one)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole, validated configuration."""
+
+    study: StudyConfig = field(default_factory=StudyConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    search: tuple[SearchParam, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML-ready) of the resolved configuration."""
+        out: dict[str, Any] = {}
+        for section in SECTIONS:
+            values = dataclasses.asdict(getattr(self, section))
+            out[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+        out["search"] = {p.name: _search_param_dict(p) for p in self.search}
+        return out
+
+    def with_params(self, params: dict[str, Any]) -> Config:
+        """This config with a trial's sampled fields (`lr`, `kind`, ...) set in their sections."""
+        updates: dict[str, dict[str, Any]] = {}
+        for name, value in params.items():
+            updates.setdefault(SEARCHABLE[name], {})[name] = value
+        return replace(self, **{section: replace(getattr(self, section), **u) for section, u in updates.items()})
+
+    def resolved(self) -> dict[str, Any]:
+        """The config one training run used, YAML-ready, without the search and with the storage password
+        masked: replay it with `optflow train --config`."""
+        out = replace(self, search=()).to_dict()
+        out["study"]["storage"] = mask_password(out["study"]["storage"])
+        return out
+
+
+def _search_param_dict(param: SearchParam) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": param.type}
+    if param.type == "categorical":
+        out["choices"] = list(param.choices)
+    else:
+        out.update(low=param.low, high=param.high, log=param.log)
+        if param.step is not None:
+            out["step"] = param.step
+        out["n_points"] = param.n_points
+    if param.grid:
+        out["grid"] = list(param.grid)
+    if param.when:
+        out["when"] = {name: list(values) for name, values in param.when}
+    return out
+
+
+SECTIONS: dict[str, type] = {
+    "study": StudyConfig,
+    "data": DataConfig,
+    "model": ModelConfig,
+    "training": TrainingConfig,
+}
+# Fields a search may vary, and their section: every training field and the scalar model fields.
+SEARCHABLE: dict[str, str] = {
+    **{f.name: "training" for f in fields(TrainingConfig)},
+    "kind": "model",
+    "activation": "model",
+}

@@ -1,0 +1,135 @@
+"""A raw mapping (as read from YAML) -> a validated `Config`: one rule per field in `RULES`, checked once.
+
+Every error is one line naming the field, what it accepts and what it got; nothing else in optflow checks a
+config field again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from optflow.config.rules import Rule, constant, number, one_of, registry, text
+from optflow.config.schema import SECTIONS, Config
+from optflow.config.search import build_search
+from optflow.contract import METRICS_MAXIMIZED, METRICS_MINIMIZED
+from optflow.errors import UsageError
+
+
+def _batch_size(value: Any) -> int | str:
+    if value == "full":
+        return "full"
+    return number(int, 1).convert(value)
+
+
+def _hidden_sizes(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise TypeError
+    return tuple(number(int, 1).convert(v) for v in value)
+
+
+RULES: dict[str, dict[str, Rule]] = {
+    "study": {
+        "name": text(),
+        "sampler": one_of(registry("optflow.search.samplers", "SAMPLERS")),
+        "n_trials": number(int, 1),
+        "metric": one_of(constant(*METRICS_MINIMIZED, *METRICS_MAXIMIZED)),
+        "direction": one_of(constant("auto", "minimize", "maximize")),
+        "storage": text(),
+        "pruner": one_of(registry("optflow.search.pruners", "PRUNERS")),
+        "seed": number(int, 0),
+        "experiment": text(allow_empty=True),
+        "log_models": one_of(constant("none", "best", "all")),
+        "register_model": text(allow_empty=True),
+        "artifact_dir": text(allow_empty=True),
+    },
+    "data": {
+        "name": one_of(registry("optflow.data", "DATASETS")),
+        "path": text(allow_empty=True),
+        "target": text(allow_empty=True),
+        "task": one_of(constant("auto", "classification", "regression")),
+        "n_samples": number(int, 10),
+        "n_features": number(int, 1),
+        "n_classes": number(int, 2),
+        "noise": number(float, 0),
+        "val_fraction": number(float, 0, 1, "neither"),
+        "seed": number(int, 0),
+    },
+    "model": {
+        "kind": one_of(registry("optflow.models", "MODELS")),
+        "hidden": Rule(lambda: "a list of ints in [1, inf)", _hidden_sizes),
+        "activation": one_of(registry("optflow.models.mlp", "ACTIVATIONS")),
+    },
+    "training": {
+        "epochs": number(int, 1),
+        "batch_size": Rule(lambda: "an int in [1, inf) or 'full'", _batch_size),
+        "optimizer": one_of(registry("optflow.training.optim", "OPTIMIZERS")),
+        "lr": number(float, 0, None, "neither"),
+        "momentum": number(float, 0, 1, "left"),
+        "schedule": one_of(registry("optflow.training.schedules", "SCHEDULES")),
+        "gamma": number(float, 0, 1, "right"),
+        "step_size": number(int, 1),
+        "decay_rate": number(float, 0),
+        "min_lr": number(float, 0),
+        "l1": number(float, 0),
+        "l2": number(float, 0),
+        "dropout": number(float, 0, 1, "left"),
+        "early_stopping_patience": number(int, 0),
+        "min_delta": number(float, 0),
+        "seed": number(int, 0),
+        "device": one_of(constant("auto", "cpu", "cuda")),
+        "threads": number(int, 1),
+    },
+}
+
+
+def _build_section(section: str, raw: Any) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise UsageError(f"{section} must be a mapping of fields; got {raw!r}")
+    rules = RULES[section]
+    unknown = sorted(set(raw) - set(rules))
+    if unknown:
+        raise UsageError(f"{section}.{unknown[0]} is not a known field; known fields: {', '.join(sorted(rules))}")
+    values = {name: rules[name].check(f"{section}.{name}", value) for name, value in raw.items()}
+    return SECTIONS[section](**values)
+
+
+def build_config(raw: Mapping[str, Any]) -> Config:
+    """Validate a raw nested mapping (as read from YAML) into a `Config`."""
+    if not isinstance(raw, Mapping):
+        raise UsageError(f"the config must be a mapping of sections; got {type(raw).__name__}")
+    known = (*SECTIONS, "search")
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise UsageError(f"{unknown[0]} is not a known config section; known sections: {', '.join(known)}")
+    data_raw = dict(raw.get("data") or {})
+    if "csv" in data_raw:  # shorthand from DESIGN.md: {csv: path.csv, target: y}
+        data_raw.setdefault("name", "csv")
+        data_raw["path"] = data_raw.pop("csv")
+    base = Config(
+        study=_build_section("study", raw.get("study")),
+        data=_build_section("data", data_raw),
+        model=_build_section("model", raw.get("model")),
+        training=_build_section("training", raw.get("training")),
+    )
+    config = replace(base, search=build_search(raw.get("search"), RULES))
+    _check_consistency(config)
+    return config
+
+
+def _check_consistency(config: Config) -> None:
+    data = config.data
+    if data.name == "csv" and not data.path:
+        raise UsageError("data.path must name a CSV file when data.name is csv; got ''")
+    if data.name == "csv" and not data.target:
+        raise UsageError("data.target must name the CSV's target column when data.name is csv; got ''")
+    study = config.study
+    if study.register_model and study.log_models != "best":
+        raise UsageError(f"study.log_models must be best when study.register_model is set; got {study.log_models!r}")
+    if study.metric in METRICS_MAXIMIZED and study.direction == "minimize":
+        raise UsageError(f"study.direction must be maximize or auto for metric {study.metric}; got 'minimize'")

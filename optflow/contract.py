@@ -1,0 +1,66 @@
+"""Names that users, the MLflow UI, optuna-dashboard and scripts rely on (DESIGN.md, "Contracts"), each written once.
+
+Tracking writes them, pruning and plots read the metric names, and the tests check them from here.
+"""
+
+from __future__ import annotations
+
+# ------------------------------------------------------------------------------------------------ metrics
+
+# Per-epoch metrics, logged with step = epoch: val_accuracy for classification, val_rmse for regression.
+EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy", "val_rmse", "lr")
+# Once per run: the best val_loss of a complete run, the epochs it ran and its training time.
+BEST_VAL_LOSS, EPOCHS_RUN, TRAIN_SECONDS = "best_val_loss", "epochs_run", "train_seconds"
+FINAL_METRICS = (BEST_VAL_LOSS, EPOCHS_RUN, TRAIN_SECONDS)
+# On the study run, with step = trial number: the study's best value after each trial.
+STUDY_BEST_VALUE = "best_value"
+# The validation metrics a study may optimise, by the direction `auto` gives them.
+METRICS_MINIMIZED = ("val_loss", "val_rmse")
+METRICS_MAXIMIZED = ("val_accuracy",)
+
+# ------------------------------------------------------------------------------------------------ MLflow
+
+# A trial's child run.
+TAG_STUDY_NAME = "optuna.study_name"
+TAG_TRIAL_NUMBER = "optuna.trial_number"
+TAG_TRIAL_STATE = "optuna.trial_state"  # COMPLETE, PRUNED or FAIL: Optuna's state is the truth
+TAG_FAIL_REASON = "optflow.fail_reason"
+TAG_WORKER = "optflow.worker"  # host:pid of the process that ran the trial
+TAG_RETRY_OF = "optflow.retry_of"  # the dead worker's trial this one retries
+TAG_SEARCHED = "optflow.searched"  # the params the sampler chose, comma-separated
+# The study (parent) run.
+TAG_OPTFLOW_STUDY = "optflow.study_name"
+TAG_SAMPLER = "optflow.sampler"
+TAG_STORAGE = "optflow.storage"  # password masked
+TAG_STUDY_RUN_ID = "optflow.study_run_id"  # on a run `mlflow run` made for a resumed study: the study's run
+# `optflow train`'s run.
+TAG_KIND = "optflow.kind"
+TAG_DATA = "optflow.data"
+
+TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL")
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}  # Optuna state -> MLflow status
+INTERRUPTED_STATUS = "KILLED"  # Ctrl-C or SIGTERM: the run was stopped, not failed
+INTERRUPTED_REASON = "interrupted (Ctrl-C or SIGTERM)"
+
+MODEL_NAME = "model"  # the logged model's name inside its run
+
+
+def trial_run_name(number: int) -> str:
+    """`trial-0007`: sorts in trial order in the MLflow UI."""
+    return f"trial-{number:04d}"
+
+
+# ------------------------------------------------------------------------------------------------ Optuna
+
+# Trial user attrs.
+ATTR_RUN_ID = "mlflow_run_id"
+ATTR_EXPERIMENT_ID = "mlflow_experiment_id"
+ATTR_WORKER = "worker"
+ATTR_FAIL_REASON = "fail_reason"  # set on trials that failed by themselves (divergence, errors), not when lost
+# Study user attrs.
+ATTR_PARENT_RUN_ID = "mlflow_parent_run_id"
+ATTR_TRACKING_URI = "mlflow_tracking_uri"  # password masked
+# Study system attr: how many trials the summary artifacts on the study run show.
+SYSTEM_ATTR_SUMMARY = "optflow:summary_trials"
+# Trial system attr Optuna's heartbeat retry sets: the number of the dead worker's trial.
+SYSTEM_ATTR_RETRY_OF = "failed_trial"

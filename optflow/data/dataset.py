@@ -1,0 +1,48 @@
+"""What a data set gives the rest of optflow: a `DataSpec` to build models from, and the split tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model needs to know about its data: the shape of one input, the outputs and the task."""
+
+    input_shape: tuple[int, ...]  # of one example, e.g. (n_features,)
+    n_outputs: int  # classes, or 1 for regression
+    task: str  # classification or regression
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A split, standardised data set ready for training."""
+
+    name: str
+    task: str
+    x_train: torch.Tensor  # (n_train, n_features) float32
+    y_train: torch.Tensor  # (n_train,) int64 class index, or float32 standardised target
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    feature_names: tuple[str, ...]
+    n_outputs: int  # classes, or 1 for regression
+    target_scale: float = 1.0  # regression: std of the raw training target, to report RMSE in its units
+    source: str = ""  # where the rows came from: a CSV path or the scikit-learn call that made them
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec(tuple(self.x_train.shape[1:]), self.n_outputs, self.task)
+
+    def to(self, device: torch.device) -> Dataset:
+        """The same data on another device (one copy, before training)."""
+        move = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_val", "y_val")}
+        return Dataset(**{**self.__dict__, **move})

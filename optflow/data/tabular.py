@@ -1,0 +1,186 @@
+"""Tables -> standardised train/validation tensors: scikit-learn's bundled sets, synthetic sets, CSV files.
+
+Everything is held as whole tensors so the training loop does no per-sample Python work. Standardisation
+is fitted on the training rows only, so validation numbers are honest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn import datasets as sk_datasets
+from sklearn.model_selection import train_test_split
+
+from optflow.config import DataConfig
+from optflow.data.dataset import CLASSIFICATION, REGRESSION, Dataset
+from optflow.errors import UsageError
+
+# A CSV target with at most this many distinct integer values is taken as class labels under task: auto.
+MAX_AUTO_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Features and target before splitting."""
+
+    x: np.ndarray
+    y: np.ndarray
+    task: str
+    feature_names: tuple[str, ...]
+    source: str = ""
+
+
+def _bundled(loader: Callable, task: str) -> Callable[[DataConfig], RawData]:
+    def load(config: DataConfig) -> RawData:
+        bunch = loader()
+        names = tuple(str(n) for n in getattr(bunch, "feature_names", range(bunch.data.shape[1])))
+        source = f"sklearn.datasets.{loader.__name__}()"
+        return RawData(np.asarray(bunch.data), np.asarray(bunch.target), task, names, source)
+
+    return load
+
+
+def _synthetic_classification(config: DataConfig) -> RawData:
+    informative = max(2, min(config.n_features, config.n_features // 2 + 1))
+    if config.n_classes * 2 > 2**informative:
+        raise UsageError(
+            f"data.n_classes must be at most {2**informative // 2} for n_features={config.n_features}; "
+            f"got {config.n_classes}"
+        )
+    x, y = sk_datasets.make_classification(
+        n_samples=config.n_samples,
+        n_features=config.n_features,
+        n_informative=min(informative, config.n_features),
+        n_redundant=0,
+        n_classes=config.n_classes,
+        flip_y=config.noise,
+        random_state=config.seed,
+    )
+    source = (
+        f"sklearn.datasets.make_classification(n_samples={config.n_samples}, n_features={config.n_features}, "
+        f"n_classes={config.n_classes}, flip_y={config.noise}, random_state={config.seed})"
+    )
+    return RawData(x, y, CLASSIFICATION, tuple(f"x{i}" for i in range(config.n_features)), source)
+
+
+def _synthetic_regression(config: DataConfig) -> RawData:
+    x, y = sk_datasets.make_regression(
+        n_samples=config.n_samples,
+        n_features=config.n_features,
+        n_informative=max(1, config.n_features // 2),
+        noise=config.noise,
+        random_state=config.seed,
+    )
+    source = (
+        f"sklearn.datasets.make_regression(n_samples={config.n_samples}, n_features={config.n_features}, "
+        f"noise={config.noise}, random_state={config.seed})"
+    )
+    return RawData(x, y, REGRESSION, tuple(f"x{i}" for i in range(config.n_features)), source)
+
+
+def _csv(config: DataConfig) -> RawData:
+    path = Path(config.path)
+    if not path.is_file():
+        raise UsageError(f"data.path must be an existing CSV file; got {config.path!r}")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise UsageError(f"data.path {config.path!r} is not a readable CSV: {error}") from None
+    if config.target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns))
+        raise UsageError(f"data.target must be a column of {config.path}; got {config.target!r} (columns: {columns})")
+    missing = frame.isna().sum()
+    if missing.any():
+        column = missing[missing > 0].index[0]
+        raise UsageError(
+            f"data.path {config.path} has {int(missing[column])} missing (NaN) values in column {column!r}; "
+            "clean or impute them first"
+        )
+    target = frame.pop(config.target)
+    features = pd.get_dummies(frame, dtype=float)  # text columns become one-hot columns
+    if features.shape[1] == 0:
+        raise UsageError(f"data.path {config.path} has no feature columns besides the target {config.target!r}")
+    task = config.task if config.task != "auto" else _infer_task(target)
+    columns = tuple(map(str, features.columns))
+    return RawData(features.to_numpy(dtype=float), target.to_numpy(), task, columns, str(path.resolve()))
+
+
+def _infer_task(target: pd.Series) -> str:
+    """Text, booleans and small sets of integers are class labels; anything else is a regression target."""
+    if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
+        return CLASSIFICATION
+    values = target.to_numpy()
+    if np.all(np.equal(np.mod(values, 1), 0)) and len(np.unique(values)) <= MAX_AUTO_CLASSES:
+        return CLASSIFICATION
+    return REGRESSION
+
+
+TABLES: dict[str, Callable[[DataConfig], RawData]] = {
+    "digits": _bundled(sk_datasets.load_digits, CLASSIFICATION),
+    "iris": _bundled(sk_datasets.load_iris, CLASSIFICATION),
+    "wine": _bundled(sk_datasets.load_wine, CLASSIFICATION),
+    "breast_cancer": _bundled(sk_datasets.load_breast_cancer, CLASSIFICATION),
+    "diabetes": _bundled(sk_datasets.load_diabetes, REGRESSION),
+    "classification": _synthetic_classification,
+    "regression": _synthetic_regression,
+    "csv": _csv,
+}
+
+
+def load_table(config: DataConfig) -> Dataset:
+    """Load, check, split (stratified for classes) and standardise the configured table."""
+    raw = TABLES[config.name](config)
+    if config.task != "auto" and config.task != raw.task:
+        raw = RawData(raw.x, raw.y, config.task, raw.feature_names, raw.source)
+    x = np.asarray(raw.x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        column = raw.feature_names[int(np.where(~np.isfinite(x).all(axis=0))[0][0])]
+        raise UsageError(f"data {config.name!r} has NaN or infinite values in feature {column!r}; clean them first")
+
+    if raw.task == CLASSIFICATION:
+        classes, y = np.unique(raw.y, return_inverse=True)
+        if len(classes) < 2:
+            raise UsageError(f"data {config.name!r} target must have at least 2 classes; got {len(classes)}")
+        stratify = y if np.bincount(y).min() >= 2 else None
+    else:
+        y = np.asarray(raw.y, dtype=np.float64)
+        if not np.isfinite(y).all():
+            raise UsageError(f"data {config.name!r} has NaN or infinite target values; clean them first")
+        stratify = None
+    x_train, x_val, y_train, y_val = train_test_split(
+        x, y, test_size=config.val_fraction, random_state=config.seed, stratify=stratify
+    )
+
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    std[std == 0] = 1.0  # constant columns (digits has some) stay zero instead of dividing by zero
+    x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
+
+    if raw.task == CLASSIFICATION:
+        to_target = torch.from_numpy
+        n_outputs, scale = len(classes), 1.0
+        y_train, y_val = y_train.astype(np.int64), y_val.astype(np.int64)
+    else:
+        y_mean, scale = float(y_train.mean()), float(y_train.std() or 1.0)
+        y_train, y_val = (y_train - y_mean) / scale, (y_val - y_mean) / scale
+        n_outputs = 1
+
+        def to_target(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(a.astype(np.float32))
+
+    return Dataset(
+        name=config.name,
+        task=raw.task,
+        x_train=torch.from_numpy(x_train.astype(np.float32)),
+        y_train=to_target(y_train),
+        x_val=torch.from_numpy(x_val.astype(np.float32)),
+        y_val=to_target(y_val),
+        feature_names=raw.feature_names,
+        n_outputs=n_outputs,
+        target_scale=scale,
+        source=raw.source,
+    )

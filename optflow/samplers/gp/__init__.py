@@ -1,5 +1,0 @@
-"""optflow's own Gaussian-process Bayesian-optimisation sampler (see sampler.py for the design)."""
-
-from optflow.samplers.gp.sampler import GPSampler
-
-__all__ = ["GPSampler"]

@@ -1,0 +1,91 @@
+"""One trial: sample its params, train, report each epoch to Optuna, hand the outcome to tracking."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import optuna
+
+from optflow.config import Config
+from optflow.contract import ATTR_FAIL_REASON, INTERRUPTED_REASON
+from optflow.data import Dataset
+from optflow.models import build_model
+from optflow.records import BestSoFar, EpochRecord, TrialOutcome, best_value
+from optflow.search.space import suggest
+from optflow.study.interrupts import interruptible
+from optflow.study.options import Reporter
+from optflow.tracking.tracker import NullTracker, StudyTracker
+from optflow.training import TrainingDiverged, fit
+
+
+@dataclass
+class Objective:
+    """Runs one trial: sample params, train, report epochs to Optuna, hand the outcome to tracking."""
+
+    config: Config
+    data: Dataset
+    tracker: StudyTracker | NullTracker
+    best: BestSoFar  # the study's best value as this worker knows it
+    reporter: Reporter
+    worker: str = ""  # this worker's name among several
+    after_sampling: Callable[[], None] = lambda: None  # releases the study lock once the params are drawn
+    seconds: list[float] = field(default_factory=list)  # wall time of each trial this worker ran
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        started, started_ms = time.perf_counter(), int(time.time() * 1000)
+        params = suggest(trial, self.config)
+        self.after_sampling()
+        config = self.config.with_params(params)
+        run = self.tracker.trial_run(trial, params, config)
+        study = config.study
+        records: list[EpochRecord] = []
+        state, reason, interrupted, value = "FAIL", "", False, None
+        model = build_model(config, self.data.spec)
+        try:
+            epochs = fit(model, self.data, config.training, study.metric, study.maximize)
+            while True:
+                with interruptible():  # Ctrl-C stops the trial only inside training steps, never mid-bookkeeping
+                    record = next(epochs, None)
+                if record is None:
+                    break
+                records.append(record)
+                trial.report(record.metrics()[study.metric], record.epoch)
+                run.epoch(record)
+                if study.pruner != "none" and trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned at epoch {record.epoch} by the {study.pruner} pruner")
+            value = best_value(records, study.metric, study.maximize)
+            state = "COMPLETE"
+            return value
+        except optuna.TrialPruned as error:
+            state, reason = "PRUNED", str(error)
+            raise
+        except TrainingDiverged as error:
+            reason = f"diverged: {error}"
+            trial.set_user_attr(ATTR_FAIL_REASON, reason)
+            raise
+        except KeyboardInterrupt:
+            reason, interrupted = INTERRUPTED_REASON, True
+            raise
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}"
+            trial.set_user_attr(ATTR_FAIL_REASON, reason)
+            raise
+        finally:
+            self.seconds.append(time.perf_counter() - started)
+            improved = self.best.offer(value)
+            outcome = TrialOutcome(
+                number=trial.number,
+                state=state,
+                value=value,
+                records=tuple(records),
+                params=params,
+                started_ms=started_ms,
+                reason=reason,
+                interrupted=interrupted,
+                study_best=self.best.value,
+                improved=improved,
+            )
+            run.finish(outcome, model)
+            self.reporter.trial_ended(outcome, self.worker)

@@ -1,0 +1,62 @@
+"""What a study gives back: its best trial and params, its trials in order of value, where its runs are."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from optflow.config import Config
+from optflow.study.budget import budget, in_flight, study_trials, trials_used
+from optflow.urls import mask_password
+
+TOP_TRIALS = 5  # trials listed in `StudyResult.top_trials`, best first
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What a finished session of a study gives back to its caller."""
+
+    study_name: str
+    n_trials: int
+    n_complete: int
+    best_value: float | None
+    best_params: dict[str, Any]
+    study_run_id: str | None
+    tracking_uri: str | None  # password masked
+    seconds_per_trial: float
+    top_trials: list[tuple[int, float, dict[str, Any]]] = field(default_factory=list)  # (number, value, params)
+    budget_spent: bool = True  # every trial of the budget ended (not so when workers died or were stopped)
+
+
+def study_result(
+    study: optuna.Study, config: Config, study_run_id: str | None, tracking_uri: str | None, seconds: Sequence[float]
+) -> StudyResult:
+    """The study's result as its storage holds it now; `seconds` are the trial durations to average."""
+    trials = study_trials(study)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = study.best_trial if complete else None
+    ranked = sorted(complete, key=lambda t: t.value, reverse=config.study.maximize)
+    return StudyResult(
+        study_name=config.study.name,
+        n_trials=len(trials),
+        n_complete=len(complete),
+        best_value=best.value if best else None,
+        best_params=dict(best.params) if best else {},
+        study_run_id=study_run_id,
+        tracking_uri=mask_password(tracking_uri) if tracking_uri else None,
+        seconds_per_trial=sum(seconds) / max(1, len(seconds)),
+        top_trials=[(t.number, t.value, dict(t.params)) for t in ranked[:TOP_TRIALS]],
+        budget_spent=trials_used(trials) >= budget(config) and not in_flight(trials),
+    )
+
+
+def stored_durations(study: optuna.Study) -> list[float]:
+    """Seconds of every finished (complete or pruned) trial, whichever worker ran it."""
+    return [
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    ]

@@ -1,0 +1,64 @@
+"""One training run with the config's fixed params (`optflow train`): a trial without a search, tracked like one."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from optflow.config import Config
+from optflow.contract import INTERRUPTED_REASON
+from optflow.data import load_dataset
+from optflow.models import build_model
+from optflow.records import EpochRecord, TrialOutcome, best_value
+from optflow.study.options import RunOptions
+from optflow.tracking.train_tracker import NullTrainTracker, TrainTracker
+from optflow.training import TrainingDiverged, fit
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The outcome of `optflow train`."""
+
+    records: list[EpochRecord]
+    value: float  # the best value of `study.metric` over the epochs; NaN when training failed
+    run_id: str | None
+    fail_reason: str = ""
+
+
+def run_training(
+    config: Config, options: RunOptions | None = None, on_epoch: Callable[[EpochRecord], None] | None = None
+) -> TrainResult:
+    """Train once on the config's training section; logs params, epochs, curve, config and model."""
+    options = options or RunOptions()
+    data = load_dataset(config.data)
+    tracker: TrainTracker | NullTrainTracker = NullTrainTracker()
+    if options.tracking:
+        tracker = TrainTracker(config, tracking_uri=options.tracking_uri)
+    run = tracker.start(data)
+    started_ms = int(time.time() * 1000)
+    model = build_model(config, data.spec)
+    maximize = config.study.maximize
+    records: list[EpochRecord] = []
+    state, reason, interrupted = "FAIL", "", False
+    try:
+        for record in fit(model, data, config.training, config.study.metric, maximize):
+            records.append(record)
+            run.epoch(record)
+            if on_epoch is not None:
+                on_epoch(record)
+        state = "COMPLETE"
+    except TrainingDiverged as error:
+        reason = f"diverged: {error}"
+    except KeyboardInterrupt:
+        reason, interrupted = INTERRUPTED_REASON, True
+        raise
+    finally:
+        value = best_value(records, config.study.metric, maximize) if state == "COMPLETE" else math.nan
+        outcome = TrialOutcome(
+            0, state, value if state == "COMPLETE" else None, tuple(records), {}, started_ms, reason, interrupted
+        )
+        run.finish(outcome, model)
+        tracker.close()
+    return TrainResult(records, value, run.run_id(), reason)

@@ -1,0 +1,135 @@
+"""A study's life in one worker: open or join it, run trials until the budget is spent, resume, give the result."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from optflow.config import Config
+from optflow.data import load_dataset
+from optflow.errors import UsageError
+from optflow.records import BestSoFar
+from optflow.search.pruners import make_pruner
+from optflow.search.samplers import make_sampler
+from optflow.study.budget import budget, in_flight, spends_budget, study_trials, trials_used
+from optflow.study.interrupts import protected
+from optflow.study.lock import StudyLock
+from optflow.study.objective import Objective
+from optflow.study.options import RunOptions
+from optflow.study.result import StudyResult, stored_durations, study_result
+from optflow.study.storage import HEARTBEAT_SECONDS, fail_stale_trials, open_storage, stale_trial_callback
+from optflow.tracking.mlflow_runs import StudyRun
+from optflow.tracking.tracker import NullTracker, StudyTracker
+from optflow.training import TrainingDiverged
+
+# How often a worker with nothing left to run looks at the others' trials (to finish or go stale); cheap reads.
+POLL_SECONDS = min(1.0, HEARTBEAT_SECONDS)
+
+
+def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    """Create the study or load it (resume); refuses a stored study whose direction differs."""
+    direction = config.study.resolved_direction
+    study = optuna.create_study(
+        storage=storage,
+        study_name=config.study.name,
+        sampler=make_sampler(config.study.sampler, config.study.seed, config.search, spends_budget),
+        pruner=make_pruner(config.study.pruner),
+        direction=direction,
+        load_if_exists=True,
+    )
+    stored = study.direction.name.lower()
+    if stored != direction:
+        raise UsageError(
+            f"study.direction must match the stored study {config.study.name!r} ({stored}); got {direction}"
+        )
+    return study
+
+
+def run_study(
+    config: Config,
+    options: RunOptions | None = None,
+    on_ready: Callable[[StudyRun | None], None] | None = None,
+) -> StudyResult:
+    """Run (or resume, or join) the study until its budget is spent, logging every trial to MLflow and Optuna.
+
+    Any number of these can run at once on one storage, on one machine or many. All input is validated
+    (config, data, storage) before any MLflow run or Optuna trial is made. `on_ready` runs once the study and
+    its MLflow run exist (the launcher of local workers starts the others then).
+    """
+    options = options or RunOptions()
+    data = load_dataset(config.data)  # bad data fails here, before anything is created
+    lock = StudyLock(config.study.storage, config.study.name)
+    tracker: StudyTracker | NullTracker = NullTracker()
+    if options.tracking:
+        tracker = StudyTracker(config, tracking_uri=options.tracking_uri, inline=options.inline_tracking)
+    reporter = options.reporter
+    status = "FAILED"
+    study = None
+    try:
+        tracker.ready()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with lock.held():  # one worker at a time creates the database, the study and its MLflow run
+            storage = open_storage(config.study.storage)
+            study = open_study(config, storage)
+            tracker.open(study, data)
+        if on_ready is not None:
+            on_ready(tracker.study_run)
+        stale_trial_callback(storage).on_stale = tracker.close_stale_run
+
+        completed = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        best = BestSoFar(config.study.maximize, completed)
+        objective = Objective(config, data, tracker, best, reporter, options.worker, after_sampling=lock.release)
+        total = budget(config)
+        reporter.start(config, total, min(trials_used(study_trials(study)), total))
+        try:
+            _run_until_spent(study, objective, lock, total, reporter.progress)
+        finally:
+            reporter.close()
+        status = "FINISHED"
+        tracker.finish_study(study, lock)
+        return study_result(study, config, tracker.study_run_id, tracker.tracking_uri, objective.seconds)
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        lock.close()
+        others_running = tracker.study_run is not None and in_flight(study_trials(study))
+        tracker.close(status if status == "FINISHED" or not others_running else None)
+
+
+def result_of(config: Config, study_run_id: str | None = None, tracking_uri: str | None = None) -> StudyResult:
+    """The study's result as its storage holds it (what a launcher of several workers reports)."""
+    study = optuna.load_study(study_name=config.study.name, storage=open_storage(config.study.storage))
+    return study_result(study, config, study_run_id, tracking_uri, stored_durations(study))
+
+
+def _run_until_spent(
+    study: optuna.Study, objective: Objective, lock: StudyLock, total: int, progress: Callable[[int], None]
+) -> None:
+    """Run trials while the budget lasts, then wait until no other worker's trial is running.
+
+    The budget check and the trial's creation and sampling happen under the study lock, so workers never
+    overshoot it. Waiting at the end is what lets a surviving worker notice a dead worker's trial (Optuna's
+    heartbeat fails it after the grace period) and run its retry, so no trial stays RUNNING.
+    """
+    while True:
+        with protected():  # a signal lands in the trial's training loop or after its bookkeeping
+            lock.acquire()
+            try:
+                trials = study_trials(study)
+                if trials_used(trials) >= total:  # Optuna checks for dead workers before each trial it starts
+                    fail_stale_trials(study)  # a dead worker's trial turns into a waiting retry
+                    trials = study_trials(study)
+                used = trials_used(trials)
+                progress(min(used, total))
+                if used < total or any(trial.state == TrialState.WAITING for trial in trials):
+                    study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
+                    continue
+            finally:
+                lock.release()
+        if not in_flight(trials):
+            return
+        time.sleep(POLL_SECONDS)  # polling the storage is how workers meet; the heartbeat sets the pace

@@ -1,0 +1,106 @@
+"""`optflow tune --workers N`: N worker processes on this machine sharing one study.
+
+The launcher is worker 0: it creates the database, study, experiment and study run once (fresh databases
+crash when several processes create them at once), then starts the others. Each is a plain `run_study` that
+finds the study run through the study's user attrs, exactly like `optflow tune` started on another machine.
+The other workers ignore the terminal's Ctrl-C: the launcher forwards it once as SIGTERM, so each ends its
+trial as KILLED without being interrupted again halfway through its clean-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from dataclasses import replace
+
+from optflow.config import Config
+from optflow.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from optflow.study import interrupts
+from optflow.study.options import RunOptions
+from optflow.study.result import StudyResult
+from optflow.study.study import result_of, run_study
+from optflow.tracking.mlflow_runs import StudyRun, close_study_run
+
+
+def _worker_main(config: Config, options: RunOptions) -> None:
+    """One worker process: run the study until its budget is spent; exit status like `optflow tune`'s."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the launcher, which forwards it
+    interrupts.install(signal.SIGTERM)
+    logging.basicConfig(level=logging.WARNING, format=f"optflow [{options.worker}]: %(levelname)s: %(message)s")
+    try:
+        run_study(config, options)
+    except UsageError as error:
+        print(f"optflow [{options.worker}]: error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def run_workers(config: Config, options: RunOptions) -> StudyResult:
+    """Run the study on `options.workers` processes and return its result; Ctrl-C or SIGTERM stops them all.
+
+    This process is worker 0. The others start once it has validated the input and created the database,
+    study, experiment and study run, so bad input fails once (exit 2) and nothing races to create them.
+    """
+    storage = config.study.storage
+    if storage.startswith("sqlite") and (":memory:" in storage or storage.rstrip("/") == "sqlite:"):
+        raise UsageError(
+            f"study.storage must be a database the worker processes share (a file or a server) with --workers "
+            f"{options.workers}; got {storage!r}"
+        )
+    if options.tracking and not options.tracking_uri:
+        import mlflow
+
+        options = replace(options, tracking_uri=mlflow.get_tracking_uri())  # every worker logs to the same store
+    context = multiprocessing.get_context("spawn")  # fork after torch has started threads is unsafe
+    others = [
+        context.Process(
+            target=_worker_main,
+            args=(config, replace(options, worker=f"worker {index}")),
+            name=f"worker {index}",
+        )
+        for index in range(1, options.workers)
+    ]
+
+    study_runs: list[StudyRun] = []
+
+    def start_others(study_run: StudyRun | None) -> None:
+        study_runs.extend([study_run] if study_run else [])
+        for process in others:
+            process.start()
+
+    told: set[int] = set()
+
+    def forward(signum: int) -> None:  # at once: the others stop while this one ends its own trial
+        for process in others:
+            if process.is_alive() and process.pid not in told:
+                told.add(process.pid)
+                os.kill(process.pid, signal.SIGTERM)  # once: a second signal would cut its clean-up short
+
+    interrupts.on_signal(forward)
+    try:
+        own = run_study(config, replace(options, worker="worker 0"), on_ready=start_others)
+        for process in others:
+            process.join()
+    except KeyboardInterrupt:
+        forward(signal.SIGTERM)
+        for process in others:
+            if process.pid is not None:
+                process.join()
+        for study_run in study_runs:  # every worker has ended its trial by now
+            close_study_run(study_run, "KILLED")
+        raise
+    result = result_of(config, own.study_run_id, options.tracking_uri)
+    failed = [f"{p.name} (exit status {p.exitcode})" for p in others if p.exitcode != 0]
+    if failed and not result.budget_spent:
+        raise WorkersFailed(f"{', '.join(failed)} failed before the study's budget was spent")
+    if failed:  # the others spent the budget, retrying what the lost worker ran
+        logging.getLogger("optflow").warning("%s ended early; the other workers finished the study", failed)
+    return result
+
+
+class WorkersFailed(RuntimeError):
+    """A worker process ended with an error (its own output says which)."""

@@ -1,0 +1,273 @@
+"""The MLflow calls: study (parent) run, one child run per trial, metrics, artifacts, statuses.
+
+These functions take plain data (ids, dicts, a `TrialOutcome`) and run in the tracking process
+(`background.py`), so a trial's logging never waits on the tracking store. Runs are addressed by id through
+`MlflowClient`, never through MLflow's thread-local active-run stack, so children link to their parent from
+any thread or process. Run layout and names follow DESIGN.md's contract (`optflow.contract`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_RUN_NOTE
+
+from optflow.contract import (
+    INTERRUPTED_STATUS,
+    RUN_STATUS,
+    STUDY_BEST_VALUE,
+    TAG_FAIL_REASON,
+    TAG_STUDY_RUN_ID,
+    TAG_TRIAL_NUMBER,
+    TAG_TRIAL_STATE,
+)
+from optflow.records import TrialOutcome
+
+# MLflow's batch limits: 1000 metrics, 100 params and 100 tags per log_batch call.
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_PER_BATCH = 100
+MAX_TAG_LENGTH = 4000  # of a fail reason; MLflow refuses longer tag values on some stores
+
+_clients: dict[str, MlflowClient] = {}
+
+# MLflow prints a "View run at <tracking URL>" line whenever a run over HTTP ends: with a password in the URL
+# that line shows it (a test caught it), with many trials it is noise, and it costs a get_run call each.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
+def client(tracking_uri: str) -> MlflowClient:
+    """One client per tracking URI for the life of the process."""
+    if tracking_uri not in _clients:
+        _clients[tracking_uri] = MlflowClient(tracking_uri)
+    return _clients[tracking_uri]
+
+
+def warm_up() -> None:
+    """Nothing: submitting it makes the cold tracking process import this module (and MLflow) early."""
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """Where a study's runs live."""
+
+    tracking_uri: str
+    experiment_id: str
+    run_id: str
+    owned: bool  # True when optflow sets its final status; False under `mlflow run`, which ends it itself
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """Everything logged when a training run ends, besides its outcome."""
+
+    outcome: TrialOutcome
+    config_yaml: str  # the resolved config, replayable with `optflow train`
+    title: str  # of the loss-curve figure
+    optuna_artifact: tuple[str, str] | None = None  # (artifact directory, reserved id) for optuna-dashboard
+    model: bytes | None = None  # a torch.save'd module to log with the run
+    input_example: Any = None
+    terminate: bool = True  # False leaves the status to `mlflow run`, which owns the run
+
+
+def dataset_input(name: str, features: Any, targets: Any, source: str, context: str = "training") -> Any:
+    """The data set as an MLflow run input (name, digest, schema, profile); built once, logged on every run.
+
+    `source` is a file path (a CSV) or a description of the code that made the data (bundled, synthetic).
+    """
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.numpy_dataset import from_numpy
+    from mlflow.entities import DatasetInput, InputTag
+
+    origin = source if os.path.isfile(source) else CodeDatasetSource(tags={"loader": source})
+    dataset = from_numpy(features, targets=targets, name=name, source=origin)
+    return DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
+
+
+def experiment_id(tracking_uri: str, name: str) -> str:
+    """The id of the experiment called `name`, created if it does not exist."""
+    mlflow = client(tracking_uri)
+    experiment = mlflow.get_experiment_by_name(name)
+    return experiment.experiment_id if experiment else mlflow.create_experiment(name)
+
+
+def log_params(tracking_uri: str, run_id: str, params: Mapping[str, str]) -> None:
+    """Params in batches of MLflow's limit."""
+    items = [Param(k, v) for k, v in params.items()]
+    for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
+        client(tracking_uri).log_batch(run_id, params=items[start : start + MAX_PARAMS_PER_BATCH])
+
+
+def log_metrics(tracking_uri: str, run_id: str, metrics: list[Metric], tags: Mapping[str, str] | None = None) -> None:
+    """Metrics in batches of MLflow's limit, the tags with the first batch (one call for a cheap trial)."""
+    mlflow = client(tracking_uri)
+    tags = tags or {}
+    batches = [metrics[i : i + MAX_METRICS_PER_BATCH] for i in range(0, len(metrics), MAX_METRICS_PER_BATCH)]
+    for i, batch in enumerate(batches or [[]]):
+        mlflow.log_batch(run_id, metrics=batch, tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [])
+
+
+def _log_dataset(tracking_uri: str, run_id: str, dataset: Any) -> None:
+    if dataset is not None:
+        client(tracking_uri).log_inputs(run_id, datasets=[dataset])
+
+
+def open_study_run(
+    tracking_uri: str,
+    *,
+    study_name: str,
+    experiment_name: str,
+    existing_run_id: str | None,
+    launcher_run_id: str | None,
+    tags: Mapping[str, str],
+    params: Mapping[str, str],
+    note: str,
+    dataset: Any = None,
+) -> StudyRun:
+    """The study's parent run: the one recorded in the study (resume), the one `mlflow run` made, or a new one.
+
+    A run reopened on resume is set RUNNING again until this session ends it.
+    """
+    mlflow = client(tracking_uri)
+    if existing_run_id:
+        run = mlflow.get_run(existing_run_id)
+        owned = run.info.run_id != launcher_run_id
+        if owned:
+            mlflow.update_run(run.info.run_id, status="RUNNING")
+        if launcher_run_id and launcher_run_id != run.info.run_id:
+            # `mlflow run` made a fresh run for this resumed session: point it at the study's run.
+            mlflow.set_tag(launcher_run_id, TAG_STUDY_RUN_ID, run.info.run_id)
+        return StudyRun(tracking_uri, run.info.experiment_id, run.info.run_id, owned)
+
+    if launcher_run_id:
+        run = mlflow.get_run(launcher_run_id)
+        experiment, run_id, owned = run.info.experiment_id, run.info.run_id, False
+        mlflow.set_tag(run_id, MLFLOW_RUN_NAME, study_name)
+    else:
+        experiment = experiment_id(tracking_uri, experiment_name)
+        run_id, owned = mlflow.create_run(experiment, run_name=study_name).info.run_id, True
+    mlflow.log_batch(run_id, tags=[RunTag(k, v) for k, v in {**tags, MLFLOW_RUN_NOTE: note}.items()])
+    log_params(tracking_uri, run_id, params)
+    _log_dataset(tracking_uri, run_id, dataset)
+    return StudyRun(tracking_uri, experiment, run_id, owned)
+
+
+def start_run(
+    tracking_uri: str,
+    experiment: str,
+    run_name: str,
+    params: Mapping[str, str],
+    tags: Mapping[str, str],
+    dataset: Any = None,
+    parent_run_id: str | None = None,
+) -> str:
+    """A new run with its params and data set (a child of `parent_run_id` when given); returns its id."""
+    tags = {**tags, MLFLOW_PARENT_RUN_ID: parent_run_id} if parent_run_id else dict(tags)
+    run_id = client(tracking_uri).create_run(experiment, run_name=run_name, tags=tags).info.run_id
+    log_params(tracking_uri, run_id, params)
+    _log_dataset(tracking_uri, run_id, dataset)
+    return run_id
+
+
+def join_run(tracking_uri: str, run_id: str, params: Mapping[str, str], tags: Mapping[str, str], dataset: Any) -> str:
+    """Params, tags and data set into an existing run (the one `mlflow run` made); returns its id."""
+    _log_dataset(tracking_uri, run_id, dataset)
+    log_params(tracking_uri, run_id, params)
+    client(tracking_uri).log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    return run_id
+
+
+def run_status(outcome: TrialOutcome) -> str:
+    """The MLflow status a run ends with: its Optuna state's, or KILLED when interrupted."""
+    return INTERRUPTED_STATUS if outcome.interrupted else RUN_STATUS[outcome.state]
+
+
+def finish_run(tracking_uri: str, run_id: str, finished: FinishedRun) -> None:
+    """Metric histories, final metrics, state tags, loss curve, resolved config, model and status of a run."""
+    from optflow.tracking.plots import figure_png, loss_curve
+
+    outcome = finished.outcome
+    metrics = [
+        Metric(name, value, outcome.started_ms + int(record.seconds * 1000), record.epoch)
+        for record in outcome.records
+        for name, value in record.metrics().items()
+    ]
+    now = int(time.time() * 1000)
+    metrics += [Metric(name, float(value), now, 0) for name, value in outcome.final_metrics().items()]
+    tags = {TAG_TRIAL_STATE: outcome.state}
+    if outcome.reason:
+        tags[TAG_FAIL_REASON] = outcome.reason[:MAX_TAG_LENGTH]
+    log_metrics(tracking_uri, run_id, metrics, tags)
+
+    with tempfile.TemporaryDirectory() as tmp:  # one upload: the resolved config and the loss curve
+        Path(tmp, "config.yaml").write_text(finished.config_yaml)
+        if outcome.records:
+            png = figure_png(loss_curve(outcome.records, finished.title))
+            Path(tmp, "loss_curve.png").write_bytes(png)
+            if finished.optuna_artifact is not None:  # one drawing serves MLflow and optuna-dashboard
+                from optflow.tracking.dashboard import write_artifact
+
+                write_artifact(*finished.optuna_artifact, png)
+        client(tracking_uri).log_artifacts(run_id, tmp)
+    if finished.model is not None:
+        from optflow.tracking.model_artifact import log_model
+
+        log_model(tracking_uri, run_id, finished.model, finished.input_example)
+    if finished.terminate:
+        client(tracking_uri).set_terminated(run_id, run_status(outcome))
+
+
+def finish_trial_run(study_run: StudyRun, run_id: str, finished: FinishedRun) -> None:
+    """A trial's run as `finish_run` ends it, and the study's best value so far on the study run."""
+    finish_run(study_run.tracking_uri, run_id, finished)
+    outcome = finished.outcome
+    if outcome.complete and outcome.study_best is not None:
+        best, step = outcome.study_best, outcome.number
+        client(study_run.tracking_uri).log_metric(study_run.run_id, STUDY_BEST_VALUE, best, step=step)
+
+
+def log_study_artifacts(study_run: StudyRun, files: Mapping[str, bytes | str]) -> None:
+    """Write summary files (path inside the run -> content) to the study run, as one upload of a tree."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for path, content in files.items():
+            local = Path(tmp, path)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(content.encode() if isinstance(content, str) else content)
+        client(study_run.tracking_uri).log_artifacts(study_run.run_id, tmp)
+
+
+def close_study_run(study_run: StudyRun, status: str) -> None:
+    """Set the study run's final status when optflow owns it (FINISHED, KILLED or FAILED)."""
+    if study_run.owned:
+        client(study_run.tracking_uri).set_terminated(study_run.run_id, status)
+
+
+def fail_stale_run(study_run: StudyRun, trial_number: int, run_id: str | None, reason: str) -> str | None:
+    """Close a dead worker's trial run as FAILED with its reason; returns the run id (None if never made).
+
+    The run is the one linked in the trial's user attrs, or found by its trial-number tag when the worker
+    died before linking it (a retried trial carries its predecessor's link, so the tag is checked).
+    """
+    mlflow = client(study_run.tracking_uri)
+    run = mlflow.get_run(run_id) if run_id else None
+    if run is None or run.data.tags.get(TAG_TRIAL_NUMBER) != str(trial_number):
+        found = mlflow.search_runs(
+            [study_run.experiment_id],
+            filter_string=(
+                f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{study_run.run_id}' and tags.`{TAG_TRIAL_NUMBER}` = '{trial_number}'"
+            ),
+            max_results=1,
+        )
+        run = found[0] if found else None
+    if run is None or run.info.status != "RUNNING":
+        return None if run is None else run.info.run_id
+    mlflow.log_batch(run.info.run_id, tags=[RunTag(TAG_TRIAL_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, reason)])
+    mlflow.set_terminated(run.info.run_id, RUN_STATUS["FAIL"])
+    return run.info.run_id

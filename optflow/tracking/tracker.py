@@ -1,0 +1,323 @@
+"""The MLflow side of a study or of one training run, as objects the caller drives: what is logged, and when.
+
+`StudyTracker` owns the tracking process, the study run, the contract's tags and attrs, the model-logging and
+summary policy and the optuna-dashboard artifacts; each trial gets a `TrialRun` that takes the trial's epoch
+records and its outcome. `NullTracker` is its twin for `--no-tracking` (Optuna still gets each trial's note);
+`train_tracker.py` does the same for `optflow train`'s single run. The caller never sees a future or a
+tracking failure: the tracking process reports and counts them (`background.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import optuna
+import yaml
+from optuna.trial import FrozenTrial
+
+from optflow.config import Config
+from optflow.contract import (
+    ATTR_EXPERIMENT_ID,
+    ATTR_PARENT_RUN_ID,
+    ATTR_RUN_ID,
+    ATTR_TRACKING_URI,
+    ATTR_WORKER,
+    SYSTEM_ATTR_RETRY_OF,
+    SYSTEM_ATTR_SUMMARY,
+    TAG_OPTFLOW_STUDY,
+    TAG_RETRY_OF,
+    TAG_SAMPLER,
+    TAG_SEARCHED,
+    TAG_STORAGE,
+    TAG_STUDY_NAME,
+    TAG_TRIAL_NUMBER,
+    TAG_WORKER,
+    trial_run_name,
+)
+from optflow.records import EpochRecord, TrialOutcome
+from optflow.search.optuna_private import set_study_system_attr, study_system_attrs, trial_system_attrs
+from optflow.tracking import mlflow_runs
+from optflow.tracking.background import Background
+from optflow.tracking.dashboard import (
+    artifact_dir,
+    mlflow_run_link,
+    reserve_artifact,
+    save_study_note,
+    save_trial_note,
+)
+from optflow.tracking.mlflow_runs import FinishedRun, StudyRun
+from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, log_model, serialize_model
+from optflow.tracking.params import run_params, study_params
+from optflow.urls import mask_password
+
+if TYPE_CHECKING:
+    import torch
+
+    from optflow.data import Dataset
+
+# Which process ran a trial (host:pid), as Ray Tune shows node and pid: a trial user attr and a run tag.
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class StudyLockLike(Protocol):
+    def held(self) -> AbstractContextManager[None]: ...
+
+
+def _study_summary(config: Config) -> str:
+    study = config.study
+    return (
+        f"optflow study **{study.name}** ({study.sampler} sampler, {study.n_trials} trials, "
+        f"{study.resolved_direction} `{study.metric}` on `{config.data.name}`)."
+    )
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+
+class TrackedRun:
+    """One MLflow run being trained into; its creation may still be under way in the tracking process."""
+
+    def __init__(self, background: Background, tracking_uri: str, created: Future, config: Config) -> None:
+        self._background = background
+        self._tracking_uri = tracking_uri
+        self._created = created
+        self.config = config
+
+    def run_id(self) -> str | None:
+        """The run's id once it exists; None if it could not be made (the tracking process said why)."""
+        try:
+            return self._created.result()
+        except Exception:  # noqa: BLE001 - reported and counted by the tracking process
+            return None
+
+    def _finished(self, outcome: TrialOutcome, title: str, **extra: Any) -> FinishedRun:
+        config_yaml = yaml.safe_dump(self.config.resolved(), sort_keys=False)
+        return FinishedRun(outcome, config_yaml, title, **extra)
+
+
+class TrialRun(TrackedRun):
+    """A trial's child run: links itself from the Optuna trial, and ends with the trial's outcome."""
+
+    def __init__(self, tracker: StudyTracker, trial: optuna.Trial, created: Future, config: Config) -> None:
+        super().__init__(tracker._background, tracker.tracking_uri, created, config)
+        self._tracker = tracker
+        self._trial = trial
+        self._linked = False
+
+    def epoch(self, record: EpochRecord) -> None:
+        """One epoch ended; the run is linked from the trial as soon as it exists, so a crash can be traced."""
+        if not self._linked and self._created.done():
+            self._link()
+
+    def _link(self) -> str | None:
+        run_id = self.run_id()
+        self._linked = True
+        if run_id is not None and self._trial.user_attrs.get(ATTR_RUN_ID) != run_id:
+            # A retried trial arrives with the dead trial's attrs: those are overwritten.
+            self._trial.set_user_attr(ATTR_RUN_ID, run_id)
+            self._trial.set_user_attr(ATTR_EXPERIMENT_ID, self._tracker.study_run.experiment_id)
+        return run_id
+
+    def finish(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
+        """Hand the ended trial to the tracking process and write its note for optuna-dashboard."""
+        run_id = self._link()
+        study_run = self._tracker.study_run
+        link = ""
+        if run_id is not None:
+            artifact = None
+            if outcome.records:
+                reserved = reserve_artifact(self._trial, "loss_curve.png", "image/png")
+                artifact = (self._tracker.artifact_dir, reserved)
+            model_bytes = self._tracker.keep_model(outcome, run_id, model)
+            finished = self._finished(
+                outcome,
+                f"trial {outcome.number}",
+                optuna_artifact=artifact,
+                model=model_bytes,
+                input_example=self._tracker.input_example,
+            )
+            self._background.submit(mlflow_runs.finish_trial_run, study_run, run_id, finished)
+            link = mlflow_run_link(self._tracking_uri, study_run.experiment_id, run_id)
+        save_trial_note(self._trial, outcome, self.config.study.metric, link)
+
+
+class NullTrialRun:
+    """A trial without MLflow: its note in optuna-dashboard is still written."""
+
+    def __init__(self, trial: optuna.Trial, config: Config) -> None:
+        self._trial = trial
+        self._config = config
+
+    def epoch(self, record: EpochRecord) -> None:
+        pass
+
+    def finish(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
+        save_trial_note(self._trial, outcome, self._config.study.metric)
+
+
+# ------------------------------------------------------------------------------------------------ study
+
+
+@dataclass(frozen=True)
+class _BestModel:
+    """The best model this worker trained, kept to log once at the end (`log_models: best`)."""
+
+    trial_number: int
+    run_id: str
+    model: bytes
+
+
+class StudyTracker:
+    """The MLflow side of one worker's share of a study: its study run, a child run per trial, the summary."""
+
+    def __init__(self, config: Config, *, tracking_uri: str | None = None, inline: bool = False) -> None:
+        import mlflow
+
+        self.config = config
+        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        self._background = Background(inline=inline)
+        self._warm = self._background.submit(mlflow_runs.warm_up)  # the process imports MLflow meanwhile
+        self.artifact_dir = str(artifact_dir(config.study.storage, config.study.artifact_dir))
+        self.study_run: StudyRun | None = None
+        self.input_example: Any = None
+        self._dataset: Any = None
+        self._best_model: _BestModel | None = None
+
+    @property
+    def study_run_id(self) -> str | None:
+        return self.study_run.run_id if self.study_run else None
+
+    def ready(self) -> None:
+        """Wait until the tracking process has imported MLflow (before taking the study lock)."""
+        self._warm.result()
+
+    def open(self, study: optuna.Study, data: Dataset) -> StudyRun:
+        """The study's MLflow run, found through the study's user attrs or created once; call under the study
+        lock, so that of several workers only the first creates it."""
+        self._dataset = mlflow_runs.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
+        self.input_example = data.x_val[:INPUT_EXAMPLE_ROWS].cpu().numpy()
+        config = self.config
+        linked = study.user_attrs.get(ATTR_PARENT_RUN_ID)
+        self.study_run = self._background.submit(
+            mlflow_runs.open_study_run,
+            self.tracking_uri,
+            study_name=config.study.name,
+            experiment_name=config.study.experiment or config.study.name,
+            existing_run_id=linked,
+            launcher_run_id=os.environ.get("MLFLOW_RUN_ID"),
+            tags={
+                TAG_OPTFLOW_STUDY: config.study.name,
+                TAG_SAMPLER: config.study.sampler,
+                TAG_STORAGE: mask_password(config.study.storage),
+            },
+            params=study_params(config),
+            note=(
+                f"{_study_summary(config)}\n\nEach trial is a child run. Inspect the Optuna side with "
+                f"`optuna-dashboard {mask_password(config.study.storage)}`."
+            ),
+            dataset=self._dataset,
+        ).result()
+        if linked != self.study_run.run_id:
+            study.set_user_attr(ATTR_PARENT_RUN_ID, self.study_run.run_id)
+            study.set_user_attr(ATTR_EXPERIMENT_ID, self.study_run.experiment_id)
+            study.set_user_attr(ATTR_TRACKING_URI, mask_password(self.tracking_uri))
+            link = mlflow_run_link(self.tracking_uri, self.study_run.experiment_id, self.study_run.run_id)
+            save_study_note(study, f"{_study_summary(config)}\n\nMLflow study run: {link}")
+        return self.study_run
+
+    def trial_run(self, trial: optuna.Trial, params: Mapping[str, Any], config: Config) -> TrialRun:
+        """Start the trial's child run (in the tracking process) with `config`, the trial's resolved config."""
+        trial.set_user_attr(ATTR_WORKER, WORKER_ID)
+        tags = {
+            TAG_STUDY_NAME: self.config.study.name,
+            TAG_TRIAL_NUMBER: str(trial.number),
+            TAG_SEARCHED: ",".join(params),
+            TAG_WORKER: WORKER_ID,
+        }
+        retried = trial_system_attrs(trial).get(SYSTEM_ATTR_RETRY_OF)  # set by Optuna's retry of a dead worker
+        if retried is not None:
+            tags[TAG_RETRY_OF] = str(retried)
+        created = self._background.submit(
+            mlflow_runs.start_run,
+            self.tracking_uri,
+            self.study_run.experiment_id,
+            trial_run_name(trial.number),
+            run_params(config),
+            tags,
+            self._dataset,
+            self.study_run.run_id,
+        )
+        return TrialRun(self, trial, created, config)
+
+    def keep_model(self, outcome: TrialOutcome, run_id: str, model: torch.nn.Module | None) -> bytes | None:
+        """The model bytes to log with this trial's run now (`log_models: all`); with `best`, a new best of this
+        worker is kept to log at the end instead."""
+        policy = self.config.study.log_models
+        if not outcome.complete or model is None or policy == "none":
+            return None
+        model_bytes = serialize_model(model)
+        if policy == "best":
+            if outcome.improved:
+                self._best_model = _BestModel(outcome.number, run_id, model_bytes)
+            return None
+        return model_bytes
+
+    def close_stale_run(self, trial: FrozenTrial, reason: str) -> None:
+        """Optuna's heartbeat found a dead worker's trial: close its run as FAILED with the reason."""
+        run_id = trial.user_attrs.get(ATTR_RUN_ID)
+        self._background.submit(mlflow_runs.fail_stale_run, self.study_run, trial.number, run_id, reason)
+
+    def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
+        """The study's budget is spent: log the best model if this worker holds it, and the summary once."""
+        best = self._best_model
+        if best is not None and study.best_trial.number == best.trial_number:  # else another worker holds it
+            register = self.config.study.register_model
+            self._background.submit(log_model, self.tracking_uri, best.run_id, best.model, self.input_example, register)
+        from optflow.tracking.summary import study_summary_files
+
+        with lock.held():  # the first worker to finish the study writes its summary, not each
+            n_trials = len(study.get_trials(deepcopy=False))
+            if study_system_attrs(study).get(SYSTEM_ATTR_SUMMARY) == n_trials:
+                return
+            set_study_system_attr(study, SYSTEM_ATTR_SUMMARY, n_trials)
+        files = study_summary_files(study, self.config)
+        self._background.submit(mlflow_runs.log_study_artifacts, self.study_run, files)
+
+    def close(self, status: str | None) -> None:
+        """Wait for every logging call; end the study run with `status` (None: leave it to other workers)."""
+        if status is not None and self.study_run is not None:
+            self._background.submit(mlflow_runs.close_study_run, self.study_run, status)
+        self._background.close()
+
+
+class NullTracker:
+    """`--no-tracking`: no MLflow at all; each trial still gets its worker attr and its optuna-dashboard note."""
+
+    tracking_uri = None
+    study_run: StudyRun | None = None
+    study_run_id = None
+
+    def ready(self) -> None:
+        pass
+
+    def open(self, study: optuna.Study, data: Dataset) -> None:
+        return None
+
+    def trial_run(self, trial: optuna.Trial, params: Mapping[str, Any], config: Config) -> NullTrialRun:
+        trial.set_user_attr(ATTR_WORKER, WORKER_ID)
+        return NullTrialRun(trial, config)
+
+    def close_stale_run(self, trial: FrozenTrial, reason: str) -> None:
+        pass
+
+    def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
+        pass
+
+    def close(self, status: str | None) -> None:
+        pass

@@ -1,0 +1,5 @@
+"""The training loop and its techniques. Knows nothing of Optuna or MLflow: plain params in, records out."""
+
+from optflow.training.loop import TrainingDiverged, fit, predict, resolve_device
+
+__all__ = ["TrainingDiverged", "fit", "predict", "resolve_device"]

@@ -1,0 +1,131 @@
+"""The training loop: plain params in, one `EpochRecord` per epoch out.
+
+Knows nothing of Optuna or MLflow, so pruning and tracking happen in whoever consumes the records. The data
+set lives in tensors; an epoch shuffles once and slices views, so no per-sample Python work runs in the loop
+and the only host synchronisation is one `.tolist()` per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from optflow.config import TrainingConfig
+from optflow.data import CLASSIFICATION, Dataset
+from optflow.records import EpochRecord
+from optflow.training.optim import full_batch, make_optimizer, weight_parameters
+from optflow.training.schedules import make_schedule
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says which loss and at which epoch."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; `cuda` without a GPU is the user's error, caught by the caller."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def _loss_fn(task: str):
+    if task == CLASSIFICATION:
+        return F.cross_entropy
+    return lambda output, target: F.mse_loss(output.squeeze(-1), target)
+
+
+def fit(
+    model: nn.Module,
+    data: Dataset,
+    config: TrainingConfig,
+    monitor: str = "val_loss",
+    maximize: bool = False,
+) -> Iterator[EpochRecord]:
+    """Train `model` in place, yielding a record per epoch; early-stops on `monitor`.
+
+    When the generator is exhausted (all epochs, or early stopping) the model holds the weights of its best
+    epoch on `monitor`. Raises `TrainingDiverged` on a NaN/inf loss.
+    """
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)  # dropout masks
+    device = resolve_device(config.device)
+    model.to(device)
+    data = data.to(device)
+    shuffle = torch.Generator(device=device).manual_seed(config.seed)
+    schedule = make_schedule(config)
+    optimizer = make_optimizer(model, config)
+    loss_fn = _loss_fn(data.task)
+    l1_weights = weight_parameters(model) if config.l1 > 0 else []
+
+    n = data.x_train.shape[0]
+    batch = n if full_batch(config) else min(int(config.batch_size), n)
+    batch_sizes = torch.tensor([min(batch, n - s) for s in range(0, n, batch)], dtype=torch.float32, device=device)
+    best, best_state, epochs_since_best = math.inf, None, 0
+    sign = -1.0 if maximize else 1.0
+    started = time.perf_counter()
+
+    for epoch in range(config.epochs):
+        lr = schedule(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        if batch < n:
+            order = torch.randperm(n, generator=shuffle, device=device)
+            x_epoch, y_epoch = data.x_train[order], data.y_train[order]
+        else:
+            x_epoch, y_epoch = data.x_train, data.y_train
+        batch_losses = []
+        for start in range(0, n, batch):
+            x, y = x_epoch[start : start + batch], y_epoch[start : start + batch]
+            loss = loss_fn(model(x), y)
+            batch_losses.append(loss.detach())
+            if l1_weights:
+                loss = loss + config.l1 * sum(w.abs().sum() for w in l1_weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        record = _evaluate(model, data, loss_fn, torch.stack(batch_losses) @ batch_sizes / n, epoch, lr)
+        record = EpochRecord(**{**record, "steps": len(batch_losses), "seconds": time.perf_counter() - started})
+        for name in ("train_loss", "val_loss"):
+            value = getattr(record, name)
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"{name} is {value} at epoch {epoch}")
+        yield record
+
+        score = sign * record.metrics()[monitor]
+        if score < best - config.min_delta:
+            best, epochs_since_best = score, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            epochs_since_best += 1
+            if config.early_stopping_patience and epochs_since_best >= config.early_stopping_patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, data: Dataset, loss_fn, train_loss: torch.Tensor, epoch: int, lr: float) -> dict:
+    model.eval()
+    output = model(data.x_val)
+    val_loss = loss_fn(output, data.y_val)
+    if data.task == CLASSIFICATION:
+        accuracy = (output.argmax(dim=1) == data.y_val).float().mean()
+        train, val, acc = torch.stack([train_loss, val_loss, accuracy]).tolist()
+        return {"epoch": epoch, "train_loss": train, "val_loss": val, "val_accuracy": acc, "lr": lr}
+    train, val = torch.stack([train_loss, val_loss]).tolist()
+    rmse = math.sqrt(val) * data.target_scale if math.isfinite(val) else val
+    return {"epoch": epoch, "train_loss": train, "val_loss": val, "val_rmse": rmse, "lr": lr}
+
+
+def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Model outputs in eval mode (logits for classes, standardised values for regression)."""
+    model.eval()
+    with torch.no_grad():
+        return model(x)

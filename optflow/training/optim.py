@@ -1,0 +1,45 @@
+"""Optimisers by name, with L2 as weight decay on the weights only (biases are left free, as usual)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from optflow.config import TrainingConfig
+
+
+def weight_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The weight matrices, the parameters L1 and L2 apply to."""
+    return [p for name, p in model.named_parameters() if name.endswith("weight")]
+
+
+def _param_groups(model: nn.Module, l2: float) -> list[dict]:
+    """Weights get the L2 penalty as weight decay, biases none: d/dw (λ/2)·w² = λ·w."""
+    if l2 == 0:
+        return [{"params": list(model.parameters())}]  # one group: each step loops over fewer groups
+    weights = {id(p) for p in weight_parameters(model)}
+    return [
+        {"params": [p for p in model.parameters() if id(p) in weights], "weight_decay": l2},
+        {"params": [p for p in model.parameters() if id(p) not in weights], "weight_decay": 0.0},
+    ]
+
+
+OPTIMIZERS: dict[str, Callable[[list[dict], TrainingConfig], torch.optim.Optimizer]] = {
+    # gd and sgd take the same update; gd differs in the batch: the whole training set (see `full_batch`).
+    "gd": lambda groups, c: torch.optim.SGD(groups, lr=c.lr),
+    "sgd": lambda groups, c: torch.optim.SGD(groups, lr=c.lr),
+    "momentum": lambda groups, c: torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum),
+    "adam": lambda groups, c: torch.optim.Adam(groups, lr=c.lr),
+}
+
+
+def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    """The configured optimiser over the model's parameters, with L2 on the weights."""
+    return OPTIMIZERS[config.optimizer](_param_groups(model, config.l2), config)
+
+
+def full_batch(config: TrainingConfig) -> bool:
+    """Whether each epoch is one step over the whole training set (gradient descent proper)."""
+    return config.optimizer == "gd" or config.batch_size == "full"

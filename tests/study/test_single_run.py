@@ -1,0 +1,28 @@
+"""`optflow train`'s run: the fixed config's params, its epochs and model in one MLflow run."""
+
+from __future__ import annotations
+
+from mlflow import MlflowClient
+
+from optflow.config import build_config
+from optflow.contract import TAG_KIND, TAG_TRIAL_STATE
+from optflow.study.options import RunOptions
+from optflow.study.single_run import run_training
+
+
+def test_one_run_with_the_configs_params_epochs_and_model(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    config = build_config({"study": {"name": "one"}, "data": {"name": "iris"}, "training": {"epochs": 3, "lr": 0.1}})
+    result = run_training(config, RunOptions(tracking_uri=uri))
+    client = MlflowClient(uri)
+    run = client.get_run(result.run_id)
+    assert client.get_experiment(run.info.experiment_id).name == "one-train"
+    assert (run.info.run_name, run.info.status) == ("train", "FINISHED")
+    assert run.data.params["lr"] == "0.1" and run.data.tags[TAG_KIND] == "train"
+    assert run.data.tags[TAG_TRIAL_STATE] == "COMPLETE"
+    assert [m.value for m in client.get_metric_history(result.run_id, "val_loss")] == [
+        r.val_loss for r in result.records
+    ]
+    (model,) = client.search_logged_models([run.info.experiment_id])
+    assert model.source_run_id == result.run_id

@@ -1,0 +1,41 @@
+"""The seams of DESIGN.md, held in fresh interpreters: each layer loads only what it may know."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "optuna", "mlflow")
+
+
+def loaded_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+@pytest.mark.parametrize(
+    "statement,forbidden",
+    [
+        ("import optflow.training", {"optuna", "mlflow"}),  # the trainer knows nothing of Optuna or MLflow
+        ("import optflow.search.samplers, optflow.search.pruners", {"mlflow"}),  # samplers know only Optuna
+        ("import optflow.search.samplers.gp", {"mlflow", "torch"}),  # the GP sampler: numpy and scipy
+        ("import optflow.config", {"torch", "optuna", "mlflow"}),  # validating input is cheap
+        ("import optflow", {"torch", "optuna", "mlflow"}),  # the API loads its layers on first use
+    ],
+)
+def test_a_layer_loads_nothing_it_must_not_know(statement, forbidden):
+    assert not loaded_after(statement) & forbidden
+
+
+def test_the_cli_reports_bad_input_before_loading_torch(tmp_path):
+    """`optflow tune --sampler bayes` answers from the config layer alone: fast, whatever is installed."""
+    code = (
+        "import sys; from optflow.cli import main\n"
+        "code = main(['tune', '--sampler', 'bayes', '--no-tracking'])\n"
+        "print(code, ' '.join(m for m in ('torch', 'mlflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path).stdout
+    assert out.split() == ["2"]

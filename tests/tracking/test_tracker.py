@@ -1,0 +1,119 @@
+"""The tracker: what a study logs (DESIGN.md's contract), the model policy, and failures it keeps to itself."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import optuna
+import pytest
+from conftest import study_detail
+from mlflow import MlflowClient
+
+from optflow import contract
+from optflow.config import SECTIONS, build_config
+from optflow.data import load_dataset
+from optflow.records import TrialOutcome
+from optflow.study.options import RunOptions
+from optflow.study.study import run_study
+from optflow.tracking import mlflow_runs
+from optflow.tracking.tracker import StudyTracker
+
+
+def make_config(tmp_path, **study):
+    return build_config(
+        {
+            "study": {"name": "t", "storage": f"sqlite:///{tmp_path}/optuna.db", "sampler": "random", **study},
+            "data": {"name": "iris"},
+            "training": {"epochs": 3},
+            "search": {
+                "lr": {"type": "float", "low": 1e-3, "high": 0.3, "log": True},
+                "optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+            },
+        }
+    )
+
+
+def inline(tmp_path) -> RunOptions:
+    return RunOptions(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", inline_tracking=True)
+
+
+def children(client: MlflowClient, study_run_id: str) -> list:
+    parent = client.get_run(study_run_id)
+    return client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{study_run_id}'")
+
+
+def test_a_study_logs_the_contracts_names(tmp_path):
+    config = make_config(tmp_path, n_trials=2, log_models="none")
+    result = run_study(config, inline(tmp_path))
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    parent = client.get_run(result.study_run_id)
+    assert parent.info.run_name == "t"
+    assert {contract.TAG_OPTFLOW_STUDY, contract.TAG_SAMPLER, contract.TAG_STORAGE} <= set(parent.data.tags)
+    every_field = {f"{name}.{f.name}" for name, section in SECTIONS.items() for f in fields(section)}
+    assert set(parent.data.params) == every_field  # the fixed config
+    assert set(parent.data.metrics) == {contract.STUDY_BEST_VALUE}
+    runs = sorted(children(client, result.study_run_id), key=lambda run: run.info.run_name)
+    assert [run.info.run_name for run in runs] == [contract.trial_run_name(0), contract.trial_run_name(1)]
+    study = optuna.load_study(study_name="t", storage=config.study.storage)
+    for trial, run in zip(study.trials, runs, strict=True):
+        assert {
+            contract.TAG_STUDY_NAME,
+            contract.TAG_TRIAL_NUMBER,
+            contract.TAG_TRIAL_STATE,
+            contract.TAG_WORKER,
+            contract.TAG_SEARCHED,
+        } <= set(run.data.tags)
+        assert run.data.tags[contract.TAG_SEARCHED] == "lr,optimizer"
+        expected = {"train_loss", "val_loss", "val_accuracy", "lr", *contract.FINAL_METRICS}
+        assert set(run.data.metrics) == expected
+        assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"config.yaml", "loss_curve.png"}
+        assert trial.user_attrs[contract.ATTR_RUN_ID] == run.info.run_id
+        assert trial.user_attrs[contract.ATTR_WORKER] == run.data.tags[contract.TAG_WORKER]
+    assert study.user_attrs[contract.ATTR_PARENT_RUN_ID] == parent.info.run_id
+
+
+@pytest.mark.parametrize("policy,logged", [("none", 0), ("best", 1), ("all", 3)])
+def test_log_models_decides_which_runs_get_a_model(tmp_path, policy, logged):
+    config = make_config(tmp_path, n_trials=3, log_models=policy, seed=2)
+    result = run_study(config, inline(tmp_path))
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_run(result.study_run_id).info.experiment_id
+    models = client.search_logged_models([experiment])
+    assert len(models) == logged
+    if policy == "best":
+        study = optuna.load_study(study_name="t", storage=config.study.storage)
+        assert models[0].source_run_id == study.best_trial.user_attrs[contract.ATTR_RUN_ID]
+
+
+def test_without_tracking_optuna_still_gets_notes_and_nothing_goes_to_mlflow(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    config = make_config(tmp_path, n_trials=2)
+    result = run_study(config, RunOptions(tracking=False))
+    assert result.study_run_id is None and not (tmp_path / "mlflow.db").exists()
+    trials = study_detail(config.study.storage, "t")["trials"]
+    assert len(trials) == 2
+    for trial in trials:
+        assert trial["note"]["body"].startswith("**COMPLETE**: val_loss = ")
+        assert "MLflow run" not in trial["note"]["body"]
+        attrs = {a["key"] for a in trial["user_attrs"]}
+        assert contract.ATTR_WORKER in attrs and contract.ATTR_RUN_ID not in attrs
+
+
+def test_a_run_that_cannot_be_made_is_counted_and_the_trial_goes_on(tmp_path, monkeypatch):
+    config = make_config(tmp_path)
+    tracker = StudyTracker(config, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", inline=True)
+    study = optuna.create_study()
+    tracker.open(study, load_dataset(config.data))
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("tracking server gone")
+
+    monkeypatch.setattr(mlflow_runs, "start_run", refuse)
+    trial = study.ask()
+    run = tracker.trial_run(trial, {}, config)
+    run.finish(TrialOutcome(trial.number, "COMPLETE", 0.5, ()), model=None)  # no exception reaches the trial
+    assert tracker._background.failures == 1
+    assert contract.ATTR_RUN_ID not in trial.user_attrs
+    tracker.close("FINISHED")
+    assert MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(tracker.study_run_id).info.status == "FINISHED"
