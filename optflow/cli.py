@@ -10,22 +10,32 @@ import argparse
 import logging
 import math
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from optflow.config import Config, load_config, parse_override
-from optflow.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from optflow.errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_NO_RESULT,
+    EXIT_OK,
+    EXIT_UNLOGGED,
+    EXIT_USAGE,
+    UsageError,
+)
 from optflow.records import TrialOutcome
 from optflow.study import interrupts
 from optflow.study.options import RunOptions, SilentReporter
 from optflow.tables import format_table
-from optflow.urls import secrets_in
+from optflow.urls import mask_logging, secrets_in
 
 MAX_WORKERS = 256
 
-# Flags that override one config field each. Empty strings mean "keep the config's value", which is how the
-# MLproject passes parameters a user did not set.
+# Flags that override one config field each, taken as the field's type (never as YAML: `--study-name "exp #3"`
+# is that name). Empty strings mean "keep the config's value", which is how the MLproject passes parameters a
+# user did not set.
 FIELD_FLAGS = {
     "--sampler": "study.sampler",
     "--n-trials": "study.n_trials",
@@ -41,7 +51,11 @@ FIELD_FLAGS = {
     "--data": "data.name",
     "--epochs": "training.epochs",
 }
+INT_FLAGS = {"--n-trials", "--seed", "--epochs"}
 STORAGE_ENV = "OPTFLOW_STORAGE"  # the way to pass a storage URL with a password: never through -P or argv
+# `--set a.b=1 c.d=x y`: a new assignment starts where a space is followed by `section.field=`, so one value
+# may hold spaces (MLproject passes all of its `overrides` as one argument).
+ASSIGNMENT_START = re.compile(r"\s+(?=[A-Za-z_]\w*(?:\.\w+)+=)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,17 +120,28 @@ def config_from_args(args: argparse.Namespace) -> Config:
     for flag, field in FIELD_FLAGS.items():
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value != "":
-            overrides[field] = parse_override(f"{field}={value}")[1]
+            overrides[field] = _as_int(value) if flag in INT_FLAGS else value
     if secrets_in(args.storage) and os.environ.get("MLFLOW_RUN_ID"):
         raise UsageError(
             "--storage must not carry a password under `mlflow run` (MLflow logs -P values as params); "
             f"put the URL in {STORAGE_ENV} or use PGPASSWORD, and rotate the exposed password"
         )
     for assignments in args.set:
-        for assignment in assignments.split():  # MLproject passes several as one space-separated value
-            key, value = parse_override(assignment)
-            overrides[key] = value
+        for assignment in ASSIGNMENT_START.split(assignments.strip()):
+            if assignment:
+                key, value = parse_override(assignment)
+                overrides[key] = value
     return load_config(args.config or None, overrides)
+
+
+def _as_int(value: str) -> int | str:
+    """An int flag's value: `20`, or `20.0` as MLflow passes a `float` MLproject parameter; else the text, which
+    the field's rule refuses in its own words."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() else value
 
 
 def _workers(value: str) -> int:
@@ -129,25 +154,40 @@ def _workers(value: str) -> int:
 
 
 def trial_line(outcome: TrialOutcome) -> str:
-    """One line per ended trial: state, value, the study's best so far, epochs and params."""
+    """One line per ended trial: state, value, the study's best so far, epochs, params, and why it stopped."""
     value = outcome.value
     shown = f"{value:.4f}" if value is not None and math.isfinite(value) else "-"
     best = f"{outcome.study_best:.4f}" if outcome.study_best is not None else "-"
     params = ", ".join(f"{k}={_short(v)}" for k, v in outcome.params.items())
-    epochs = len(outcome.records)
-    return (
-        f"trial {outcome.number:4d} {outcome.state:8s} value={shown:>8s} best={best:>8s} epochs={epochs:3d}  {params}"
-    )
+    head = f"trial {outcome.number:4d} {outcome.state:8s} value={shown:>8s} best={best:>8s}"
+    why = f"  ({outcome.reason})" if outcome.reason and outcome.state != "PRUNED" else ""
+    return f"{head} epochs={len(outcome.records):3d}  {params}{why}"
 
 
 def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-class ProgressBar:
+class Notices(SilentReporter):
+    """`--quiet`: only the one-line notices (a changed sampler or budget), on stderr; remembers which trials an
+    interrupt stopped, for the last words."""
+
+    def __init__(self) -> None:
+        self.interrupted: list[int] = []
+
+    def notice(self, text: str) -> None:
+        print(f"optflow: {text}", file=sys.stderr, flush=True)
+
+    def trial_ended(self, outcome: TrialOutcome, worker: str) -> None:
+        if outcome.interrupted:
+            self.interrupted.append(outcome.number)
+
+
+class ProgressBar(Notices):
     """One worker in a terminal: a progress bar over the budget, a line per trial above it."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._bar: Any = None
         self._metric = ""
 
@@ -162,6 +202,7 @@ class ProgressBar:
         self._bar.refresh()
 
     def trial_ended(self, outcome: TrialOutcome, worker: str) -> None:
+        super().trial_ended(outcome, worker)
         self._bar.write(trial_line(outcome))
         if outcome.study_best is not None:
             self._bar.set_postfix_str(f"best {self._metric} {outcome.study_best:.4g}")
@@ -171,10 +212,11 @@ class ProgressBar:
             self._bar.close()
 
 
-class TrialLines(SilentReporter):
+class TrialLines(Notices):
     """Several workers: a line per trial, prefixed with the worker that ran it (no bar to fight over)."""
 
     def trial_ended(self, outcome: TrialOutcome, worker: str) -> None:
+        super().trial_ended(outcome, worker)
         print(f"[{worker}] {trial_line(outcome)}", flush=True)
 
 
@@ -182,7 +224,7 @@ class TrialLines(SilentReporter):
 
 
 def _options(args: argparse.Namespace, workers: int = 1) -> RunOptions:
-    reporter = SilentReporter() if args.quiet else ProgressBar() if workers == 1 else TrialLines()
+    reporter = Notices() if args.quiet else ProgressBar() if workers == 1 else TrialLines()
     return RunOptions(
         tracking=not args.no_tracking, tracking_uri=args.tracking_uri or None, workers=workers, reporter=reporter
     )
@@ -197,17 +239,42 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
         result = run_workers(config, options) if options.workers > 1 else run_study(config, options)
     except WorkersFailed as error:
         print(f"optflow: error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        stopped = options.reporter.interrupted
+        if stopped:
+            what = f"trial {', '.join(map(str, stopped))} ended as KILLED and runs again when the command is rerun"
+        else:
+            what = "no trial of this process was running; rerun the command to finish the study"
+        print(f"optflow: interrupted; {what}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    name = result.study_name
+    if result.already_spent:
+        print(f"study {name!r} has {result.n_trials} of {result.budget} trials; raise --n-trials to run more")
+        return EXIT_OK
     best = "none" if result.best_value is None else f"{result.best_value:.6g}"
     print(
-        f"study {result.study_name}: {result.n_complete} complete of {result.n_trials} trials; "
-        f"best {config.study.metric} = {best}"
+        f"study {name}: {result.n_complete} complete of {result.n_trials} trials; best {config.study.metric} = {best}"
     )
     if result.top_trials:
         print(_best_trials_table(result.top_trials, config.study.metric))
     if result.study_run_id:
         print(f"MLflow study run {result.study_run_id} at {result.tracking_uri}")
-    return 0
+    if result.n_complete == 0:
+        print(
+            f"optflow: no trial of study {name!r} completed ({result.n_failed} failed, {result.n_pruned} pruned): "
+            "see each trial's reason above, or in its run's optflow.fail_reason tag",
+            file=sys.stderr,
+        )
+        return EXIT_NO_RESULT
+    if result.unlogged_runs:
+        print(
+            f"optflow: {result.unlogged_runs} trial run(s) could not be logged to MLflow ({result.tracking_uri}); "
+            "the trials are in Optuna, and rerunning the command once the store is back closes what was left open",
+            file=sys.stderr,
+        )
+        return EXIT_UNLOGGED
+    return EXIT_OK
 
 
 def _best_trials_table(trials: list[tuple[int, float, dict]], metric: str) -> str:
@@ -225,17 +292,20 @@ def _train(args: argparse.Namespace, config: Config) -> int:
 
     from optflow.study.single_run import run_training
 
-    bar = None if args.quiet else tqdm(total=config.training.epochs, unit="epoch", desc="train", dynamic_ncols=True)
+    bars: list[Any] = []  # made at the first epoch, once the input has passed every check
 
     def progress(record) -> None:
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in record.metrics().items() if k != "lr"})
+        if args.quiet:
+            return
+        if not bars:
+            bars.append(tqdm(total=config.training.epochs, unit="epoch", desc="train", dynamic_ncols=True))
+        bars[0].update(1)
+        bars[0].set_postfix({k: f"{v:.4g}" for k, v in record.metrics().items() if k != "lr"})
 
     try:
         result = run_training(config, _options(args), on_epoch=progress)
     finally:
-        if bar is not None:
+        for bar in bars:
             bar.close()
     if result.fail_reason:
         print(f"optflow: training failed: {result.fail_reason}", file=sys.stderr)
@@ -269,17 +339,20 @@ def _compare(args: argparse.Namespace, config: Config) -> int:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
+    from optflow.study.storage import open_storage
     from optflow.tracking.dashboard import artifact_dir, serve
 
     study = load_config(args.config or None).study
-    storage = args.storage or os.environ.get(STORAGE_ENV, "") or study.storage
-    serve(storage, args.host, args.port, artifact_dir(storage, args.artifact_dir or study.artifact_dir))
+    url = args.storage or os.environ.get(STORAGE_ENV, "") or study.storage
+    artifacts = artifact_dir(url, args.artifact_dir or study.artifact_dir)
+    serve(open_storage(url, heartbeat=False), url, args.host, args.port, artifacts)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="optflow: %(levelname)s: %(message)s")
+    mask_logging()
     interrupts.install()  # SIGTERM ends runs like Ctrl-C: KILLED, never RUNNING
     try:
         if args.command == "dashboard":
@@ -290,8 +363,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"optflow: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        if args.command != "dashboard":
-            print("optflow: interrupted; the current trial was ended as KILLED", file=sys.stderr)
+        if args.command == "train":
+            print("optflow: interrupted; the training run was ended as KILLED", file=sys.stderr)
+        elif args.command != "dashboard":
+            print("optflow: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -33,6 +33,7 @@ TAG_OPTFLOW_STUDY = "optflow.study_name"
 TAG_SAMPLER = "optflow.sampler"
 TAG_STORAGE = "optflow.storage"  # password masked
 TAG_STUDY_RUN_ID = "optflow.study_run_id"  # on a run `mlflow run` made for a resumed study: the study's run
+TAG_CHANGE = "optflow.change"  # `optflow.change.12.sampler = random -> gp`: a setting changed from trial 12 on
 # `optflow train`'s run.
 TAG_KIND = "optflow.kind"
 TAG_DATA = "optflow.data"

@@ -7,5 +7,10 @@ class UsageError(ValueError):
     """Bad input from the user (config, CLI, data). The CLI prints the message alone and exits 2."""
 
 
-EXIT_USAGE = 2  # bad input
+# Exit statuses of the `optflow` command (README, "When things fail").
+EXIT_OK = 0
+EXIT_FAILURE = 1  # a bug, or a worker process that died before the budget was spent
+EXIT_USAGE = 2  # bad input: nothing was created
+EXIT_UNLOGGED = 3  # the study ran, but some trial runs could not be logged to MLflow
+EXIT_NO_RESULT = 4  # the study ran, and no trial completed (every one diverged, failed or was pruned)
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports SIGINT

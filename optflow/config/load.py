@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,8 @@ def parse_override(assignment: str) -> tuple[str, Any]:
 
 
 def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of `raw` with dotted keys (`training.lr`, `search.lr.high`) set."""
-    out: dict[str, Any] = yaml.safe_load(yaml.safe_dump(dict(raw))) or {}
+    """A copy of `raw` with dotted keys (`training.lr`, `search.lr.high`) set; the declaration order is kept."""
+    out: dict[str, Any] = copy.deepcopy(dict(raw))
     for dotted, value in overrides.items():
         node = out
         *parents, leaf = dotted.split(".")
@@ -41,16 +42,44 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one silently, so
+    a second `study:` block would replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice (line {line})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping of sections a YAML config file holds (empty for an empty file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--config must be an existing YAML file; got {str(path)!r}")
+    try:
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None and "line" not in problem else ""
+        raise UsageError(f"--config {path} is not valid YAML: {problem}{where}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise UsageError(
+            f"--config {path} must hold a mapping of sections (study, data, model, training, search); "
+            f"got a {type(raw).__name__}"
+        )
+    return dict(raw)
+
+
 def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read a YAML config (or start from defaults), apply overrides, validate."""
-    raw: Any = {}
-    if path:
-        path = Path(path)
-        if not path.is_file():
-            raise UsageError(f"--config must be an existing YAML file; got {str(path)!r}")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            first = str(error).splitlines()[0]
-            raise UsageError(f"--config {path} is not valid YAML: {first}") from None
+    raw = read_yaml(path) if path else {}
     return build_config(apply_overrides(raw, overrides or {}))

@@ -22,6 +22,8 @@ class Rule:
 
     describe: Callable[[], str]
     convert: Callable[[Any], Any]  # returns the converted value, or raises ValueError/TypeError
+    search_types: tuple[str, ...] = ("categorical",)  # the search entry types whose values fit the field
+    invalid: Any = None  # a value the rule refuses, for the tests that feed every field a bad one
 
     def check(self, where: str, value: Any) -> Any:
         """The converted value, or a `UsageError` naming `where`, what it must be and what it got."""
@@ -60,7 +62,9 @@ def number(kind: type, low: float | None = None, high: float | None = None, clos
         return value
 
     name = "an int" if kind is int else "a float"
-    return Rule(lambda: f"{name} in {_interval(low, high, closed)}", convert)
+    types = ("int", "categorical") if kind is int else ("float", "int", "categorical")
+    invalid = "many" if low is None else low - 1
+    return Rule(lambda: f"{name} in {_interval(low, high, closed)}", convert, types, invalid)
 
 
 def one_of(names: Callable[[], Iterable[str]]) -> Rule:
@@ -71,7 +75,7 @@ def one_of(names: Callable[[], Iterable[str]]) -> Rule:
             raise ValueError
         return value
 
-    return Rule(lambda: "one of " + ", ".join(sorted(names())), convert)
+    return Rule(lambda: "one of " + ", ".join(sorted(names())), convert, invalid="no-such-name")
 
 
 def text(allow_empty: bool = False) -> Rule:
@@ -80,11 +84,9 @@ def text(allow_empty: bool = False) -> Rule:
             raise ValueError
         return value
 
-    return Rule(lambda: "a non-empty string" if not allow_empty else "a string", convert)
-
-
-def optional(rule: Rule) -> Rule:
-    return Rule(lambda: f"{rule.describe()} or null", lambda v: None if v is None else rule.convert(v))
+    return Rule(
+        lambda: "a non-empty string" if not allow_empty else "a string", convert, invalid=[] if allow_empty else ""
+    )
 
 
 def registry(module: str, attr: str) -> Callable[[], Iterable[str]]:

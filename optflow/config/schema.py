@@ -152,6 +152,33 @@ class SearchParam:
     when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     """Condition: sample only when each named field has one of the listed values (else keep the fixed one)."""
 
+    def grid_values(self) -> list[Any]:
+        """The values the grid sampler visits: `grid`, the choices, or `n_points` evenly spaced (log-spaced when
+        `log`; integers rounded, duplicates dropped)."""
+        if self.grid:
+            return list(self.grid)
+        if self.type == "categorical":
+            return list(self.choices)
+        import numpy as np
+
+        values = (np.geomspace if self.log else np.linspace)(self.low, self.high, self.n_points)
+        if self.type == "int":
+            return sorted({int(round(v)) for v in values})
+        return [float(v) for v in values]
+
+    def declaration(self) -> dict[str, Any]:
+        """What the entry declares about the space, without the grid sampler's points (YAML-ready)."""
+        out: dict[str, Any] = {"type": self.type}
+        if self.type == "categorical":
+            out["choices"] = list(self.choices)
+        else:
+            out.update(low=self.low, high=self.high, log=self.log)
+            if self.step is not None:
+                out["step"] = self.step
+        if self.when:
+            out["when"] = {name: list(values) for name, values in self.when}
+        return out
+
 
 @dataclass(frozen=True)
 class Config:
@@ -188,18 +215,13 @@ class Config:
 
 
 def _search_param_dict(param: SearchParam) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": param.type}
-    if param.type == "categorical":
-        out["choices"] = list(param.choices)
-    else:
-        out.update(low=param.low, high=param.high, log=param.log)
-        if param.step is not None:
-            out["step"] = param.step
+    out = param.declaration()
+    if param.type != "categorical":
         out["n_points"] = param.n_points
     if param.grid:
         out["grid"] = list(param.grid)
-    if param.when:
-        out["when"] = {name: list(values) for name, values in param.when}
+    if "when" in out:  # after the grid, as before
+        out["when"] = out.pop("when")
     return out
 
 

@@ -1,29 +1,35 @@
 """The config's `search` section -> validated `SearchParam`s: ranges, choices, grid points and conditions.
 
 A searched value must pass the rule of the field it varies (`search.dropout.high: 1.5` is refused like
-`training.dropout: 1.5`), so every trial's params are valid before the study starts.
+`training.dropout: 1.5`), and its entry's type must fit the field, so every trial's params are valid before
+the study starts. Entries come back in dependency order: a param with `when: {schedule: ...}` after
+`schedule`, whatever order the file lists them in, since a condition can only be tested on a value already
+drawn.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
 from optflow.config.rules import Rule, constant, number, one_of
-from optflow.config.schema import SEARCHABLE, SearchParam
+from optflow.config.schema import SEARCHABLE, Config, SearchParam
 from optflow.errors import UsageError
 
 SEARCH_TYPES = ("float", "int", "categorical")
+MAX_GRID_POINTS = 100_000  # the grid sampler builds its whole grid in memory: about 100 bytes a point
+STEP_TOLERANCE = 1e-9  # relative: 0.1 divides 0.3 although 0.3 / 0.1 = 2.9999999999999996
 FieldRules = Mapping[str, Mapping[str, Rule]]  # section -> field -> rule
 
 
 def build_search(raw: Any, rules: FieldRules) -> tuple[SearchParam, ...]:
-    """The search entries, in declaration order."""
+    """The search entries, each validated, in dependency order (declaration order otherwise)."""
     raw = raw or {}
     if not isinstance(raw, Mapping):
         raise UsageError(f"search must be a mapping of field names to ranges; got {raw!r}")
-    return tuple(_build_param(str(name), spec, rules) for name, spec in raw.items())
+    return _dependency_order([_build_param(str(name), spec, rules) for name, spec in raw.items()])
 
 
 def _field_rule(name: str, rules: FieldRules) -> Rule:
@@ -40,10 +46,10 @@ def _build_param(name: str, raw: Any, rules: FieldRules) -> SearchParam:
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise UsageError(f"{where}.{unknown[0]} is not a known key; known keys: {', '.join(sorted(allowed))}")
-    kind = one_of(constant(*SEARCH_TYPES)).check(f"{where}.type", raw.get("type"))
     field_rule = _field_rule(name, rules)
+    kind = one_of(constant(*field_rule.search_types)).check(f"{where}.type", raw.get("type"))
     grid = tuple(field_rule.check(f"{where}.grid", v) for v in _as_list(raw.get("grid", []), f"{where}.grid"))
-    n_points = number(int, 2).check(f"{where}.n_points", raw.get("n_points", 3))
+    n_points = number(int, 2, MAX_GRID_POINTS).check(f"{where}.n_points", raw.get("n_points", 3))
     when = _build_condition(where, raw.get("when"), rules)
 
     if kind == "categorical":
@@ -68,6 +74,9 @@ def _build_param(name: str, raw: Any, rules: FieldRules) -> SearchParam:
         step = number(number_kind, 0, None, "neither").check(f"{where}.step", step)
         if log:
             raise UsageError(f"{where}.step must be null when log is true; got {step!r}")
+        steps = (high - low) / step
+        if abs(steps - round(steps)) > STEP_TOLERANCE * max(1.0, abs(steps)):
+            raise UsageError(f"{where}.step must divide high - low ({high - low:g}) into whole steps; got {step:g}")
     field_rule.check(f"{where}.low", low)
     field_rule.check(f"{where}.high", high)
     for point in grid:
@@ -99,3 +108,60 @@ def _as_list(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list | tuple):
         raise UsageError(f"{where} must be a list; got {value!r}")
     return list(value)
+
+
+def _dependency_order(params: list[SearchParam]) -> tuple[SearchParam, ...]:
+    """Each param after the searched params its condition reads (Kahn's algorithm, declaration order kept
+    among the ready ones); a cycle of conditions is an error naming it."""
+    searched = {p.name for p in params}
+    waiting = {p.name: {name for name, _ in p.when if name in searched} for p in params}
+    ordered: list[SearchParam] = []
+    while len(ordered) < len(params):
+        ready = [p for p in params if p.name in waiting and not waiting[p.name]]
+        if not ready:
+            cycle = _cycle(waiting)
+            raise UsageError(f"search.{cycle[0]}.when must not form a cycle of conditions; got {' -> '.join(cycle)}")
+        for param in ready:
+            ordered.append(param)
+            del waiting[param.name]
+            for needs in waiting.values():
+                needs.discard(param.name)
+    return tuple(ordered)
+
+
+def _cycle(waiting: dict[str, set[str]]) -> list[str]:
+    """A cycle among the params still waiting (each waits on another one waiting), as a closed path."""
+    start = next(iter(waiting))
+    path = [start]
+    while True:
+        step = sorted(waiting[path[-1]])[0]
+        if step in path:
+            return path[path.index(step) :] + [step]
+        path.append(step)
+
+
+def check_search(config: Config) -> None:
+    """What only the whole config can tell: every condition can hold, and the grid is not too large."""
+    searched = {param.name: param for param in config.search}
+    for param in config.search:
+        for name, values in param.when:
+            where = f"search.{param.name}.when.{name}"
+            if name not in searched:
+                fixed = getattr(getattr(config, SEARCHABLE[name]), name)
+                if fixed not in values:  # the param would never be sampled
+                    raise UsageError(
+                        f"{where} must include {SEARCHABLE[name]}.{name} ({fixed!r}), since {name} is not searched; "
+                        f"got {list(values)}"
+                    )
+            elif searched[name].type == "categorical" and not set(values) & set(searched[name].choices):
+                choices = ", ".join(map(str, searched[name].choices))
+                raise UsageError(f"{where} must list one of search.{name}'s choices ({choices}); got {list(values)}")
+    if config.study.sampler == "grid":
+        sizes = [len(param.grid_values()) for param in config.search]
+        size = math.prod(sizes)
+        if size > MAX_GRID_POINTS:
+            shape = " x ".join(f"{n:,}" for n in sizes)
+            raise UsageError(
+                f"search must give the grid sampler at most {MAX_GRID_POINTS:,} points (fewer grid or n_points "
+                f"values, or another study.sampler); got {size:,} ({shape})"
+            )

@@ -12,7 +12,7 @@ from typing import Any
 
 from optflow.config.rules import Rule, constant, number, one_of, registry, text
 from optflow.config.schema import SECTIONS, Config
-from optflow.config.search import build_search
+from optflow.config.search import build_search, check_search
 from optflow.contract import METRICS_MAXIMIZED, METRICS_MINIMIZED
 from optflow.errors import UsageError
 
@@ -21,6 +21,9 @@ def _batch_size(value: Any) -> int | str:
     if value == "full":
         return "full"
     return number(int, 1).convert(value)
+
+
+BATCH_SIZE = Rule(lambda: "an int in [1, inf) or 'full'", _batch_size, ("int", "categorical"), 0)
 
 
 def _hidden_sizes(value: Any) -> tuple[int, ...]:
@@ -60,12 +63,12 @@ RULES: dict[str, dict[str, Rule]] = {
     },
     "model": {
         "kind": one_of(registry("optflow.models", "MODELS")),
-        "hidden": Rule(lambda: "a list of ints in [1, inf)", _hidden_sizes),
+        "hidden": Rule(lambda: "a list of ints in [1, inf)", _hidden_sizes, invalid=[0]),
         "activation": one_of(registry("optflow.models.mlp", "ACTIVATIONS")),
     },
     "training": {
         "epochs": number(int, 1),
-        "batch_size": Rule(lambda: "an int in [1, inf) or 'full'", _batch_size),
+        "batch_size": BATCH_SIZE,
         "optimizer": one_of(registry("optflow.training.optim", "OPTIMIZERS")),
         "lr": number(float, 0, None, "neither"),
         "momentum": number(float, 0, 1, "left"),
@@ -122,6 +125,14 @@ def build_config(raw: Mapping[str, Any]) -> Config:
     return config
 
 
+def _in_memory(url: str) -> bool:
+    """An SQLite URL without a file: each connection would get its own empty database."""
+    if not url.startswith("sqlite"):
+        return False
+    path = url.split("://", 1)[-1].split("?", 1)[0]
+    return path in ("", "/", "/:memory:") or "mode=memory" in url
+
+
 def _check_consistency(config: Config) -> None:
     data = config.data
     if data.name == "csv" and not data.path:
@@ -129,7 +140,26 @@ def _check_consistency(config: Config) -> None:
     if data.name == "csv" and not data.target:
         raise UsageError("data.target must name the CSV's target column when data.name is csv; got ''")
     study = config.study
+    if _in_memory(study.storage):
+        raise UsageError(
+            "study.storage must be a database file or server, which outlives this process and every worker "
+            f"shares (e.g. sqlite:///optuna.db); got {study.storage!r} (in memory)"
+        )
     if study.register_model and study.log_models != "best":
         raise UsageError(f"study.log_models must be best when study.register_model is set; got {study.log_models!r}")
     if study.metric in METRICS_MAXIMIZED and study.direction == "minimize":
         raise UsageError(f"study.direction must be maximize or auto for metric {study.metric}; got 'minimize'")
+    check_search(config)
+
+
+# The validation metrics each task reports (classification: accuracy; regression: RMSE in the target's units).
+TASK_METRICS = {"classification": ("val_loss", "val_accuracy"), "regression": ("val_loss", "val_rmse")}
+
+
+def check_task(config: Config, task: str, data_name: str) -> None:
+    """The study's metric is one the data's task reports (known once the data is loaded)."""
+    allowed, metric = TASK_METRICS.get(task, ("val_loss",)), config.study.metric
+    if metric not in allowed:
+        raise UsageError(
+            f"study.metric must be one of {', '.join(allowed)} for {task} data ({data_name}); got {metric!r}"
+        )

@@ -91,6 +91,8 @@ def _csv(config: DataConfig) -> RawData:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise UsageError(f"data.path {config.path!r} is not a readable CSV: {error}") from None
+    if frame.empty and len(frame.columns):
+        raise UsageError(f"data.path must be a CSV with rows of data; got {config.path!r} (a header, no rows)")
     if config.target not in frame.columns:
         columns = ", ".join(map(str, frame.columns))
         raise UsageError(f"data.target must be a column of {config.path}; got {config.target!r} (columns: {columns})")
@@ -102,10 +104,15 @@ def _csv(config: DataConfig) -> RawData:
             "clean or impute them first"
         )
     target = frame.pop(config.target)
-    features = pd.get_dummies(frame, dtype=float)  # text columns become one-hot columns
-    if features.shape[1] == 0:
+    if frame.shape[1] == 0:
         raise UsageError(f"data.path {config.path} has no feature columns besides the target {config.target!r}")
+    features = pd.get_dummies(frame, dtype=float)  # text columns become one-hot columns
     task = config.task if config.task != "auto" else _infer_task(target)
+    if task == REGRESSION and not pd.api.types.is_numeric_dtype(target):
+        raise UsageError(
+            f"data.task must be classification for the text target column {config.target!r} of {config.path}; "
+            f"got 'regression'"
+        )
     columns = tuple(map(str, features.columns))
     return RawData(features.to_numpy(dtype=float), target.to_numpy(), task, columns, str(path.resolve()))
 
@@ -152,9 +159,15 @@ def load_table(config: DataConfig) -> Dataset:
         if not np.isfinite(y).all():
             raise UsageError(f"data {config.name!r} has NaN or infinite target values; clean them first")
         stratify = None
-    x_train, x_val, y_train, y_val = train_test_split(
-        x, y, test_size=config.val_fraction, random_state=config.seed, stratify=stratify
-    )
+    try:
+        x_train, x_val, y_train, y_val = train_test_split(
+            x, y, test_size=config.val_fraction, random_state=config.seed, stratify=stratify
+        )
+    except ValueError as error:  # too few rows for the split, or for a class in each part
+        raise UsageError(
+            f"data.val_fraction must leave rows on both sides of the split of {config.name!r} ({len(y)} rows); "
+            f"got {config.val_fraction} ({error})"
+        ) from None
 
     mean, std = x_train.mean(axis=0), x_train.std(axis=0)
     std[std == 0] = 1.0  # constant columns (digits has some) stay zero instead of dividing by zero

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.distributions import (
     BaseDistribution,
@@ -57,23 +57,10 @@ def _suggest_one(trial: optuna.Trial, param: SearchParam) -> Any:
 
 
 def grid_points(search: Sequence[SearchParam]) -> dict[str, list[Any]]:
-    """The values the grid sampler visits for each field: `grid`, the choices, or `n_points` spaced values."""
-    points: dict[str, list[Any]] = {}
-    for param in search:
-        if param.grid:
-            points[param.name] = list(param.grid)
-        elif param.type == "categorical":
-            points[param.name] = list(param.choices)
-        else:
-            space = np.geomspace if param.log else np.linspace
-            values = space(param.low, param.high, param.n_points)
-            if param.type == "int":
-                points[param.name] = sorted({int(round(v)) for v in values})
-            else:
-                points[param.name] = [float(v) for v in values]
-    return points
+    """The values the grid sampler visits for each field (see `SearchParam.grid_values`)."""
+    return {param.name: param.grid_values() for param in search}
 
 
 def grid_size(search: Sequence[SearchParam]) -> int:
     """Number of points of the full grid."""
-    return int(np.prod([len(v) for v in grid_points(search).values()], dtype=np.int64)) if search else 1
+    return math.prod(len(param.grid_values()) for param in search)

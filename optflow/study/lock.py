@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sqlalchemy
 
+from optflow.errors import UsageError
 from optflow.study.storage import BAD_URL, usage_error
 
 # dialect -> (acquire, release) statements; the server drops the lock with the session of a dead worker.
@@ -61,8 +62,16 @@ class StudyLock:
         elif (path := self._sqlite_path()) is not None:
             import fcntl
 
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = os.open(f"{path}.optflow-lock", os.O_RDWR | os.O_CREAT, 0o644)
+            lock_path = f"{path}.optflow-lock"
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:
+                reason = f"{path.parent} is a file" if path.parent.is_file() else error.strerror
+                raise UsageError(
+                    f"study.storage must be in a directory optflow can write to (for {lock_path}); "
+                    f"got {self._url!r} ({reason})"
+                ) from None
             fcntl.flock(self._file, fcntl.LOCK_EX)
         else:
             self._thread_lock.acquire()
@@ -86,7 +95,7 @@ class StudyLock:
             try:
                 engine = sqlalchemy.create_engine(self._url, poolclass=sqlalchemy.pool.NullPool)
                 self._connection = engine.connect()
-            except (*BAD_URL, sqlalchemy.exc.OperationalError) as error:
+            except (*BAD_URL, sqlalchemy.exc.DBAPIError) as error:
                 raise usage_error(self._url, error) from None
         key = _lock_key(self._study_name)
         self._connection.execute(sqlalchemy.text(statement), {"key": key, "name": f"optflow-{key:x}"})

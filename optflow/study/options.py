@@ -26,6 +26,9 @@ class Reporter(Protocol):
     def trial_ended(self, outcome: TrialOutcome, worker: str) -> None:
         """One of this worker's trials ended; `worker` names the worker when there are several ("" if not)."""
 
+    def notice(self, text: str) -> None:
+        """A one-line notice for the user (settings changed since the study's last session)."""
+
     def close(self) -> None:
         """This worker's part of the study is over (or was interrupted)."""
 
@@ -40,6 +43,9 @@ class SilentReporter:
         pass
 
     def trial_ended(self, outcome: TrialOutcome, worker: str) -> None:
+        pass
+
+    def notice(self, text: str) -> None:
         pass
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import TrialState
 
 from optflow.config import Config
+from optflow.contract import ATTR_FAIL_REASON
 from optflow.study.budget import budget, in_flight, study_trials, trials_used
 from optflow.urls import mask_password
 
@@ -30,6 +31,11 @@ class StudyResult:
     seconds_per_trial: float
     top_trials: list[tuple[int, float, dict[str, Any]]] = field(default_factory=list)  # (number, value, params)
     budget_spent: bool = True  # every trial of the budget ended (not so when workers died or were stopped)
+    budget: int = 0  # trials the study runs in all
+    n_pruned: int = 0
+    n_failed: int = 0  # failed by themselves (diverged, errors), not lost to an interrupt
+    already_spent: bool = False  # the budget was spent before this session: it ran nothing
+    unlogged_runs: int = 0  # this session's trials whose MLflow runs could not be (completely) logged
 
 
 def study_result(
@@ -38,6 +44,7 @@ def study_result(
     """The study's result as its storage holds it now; `seconds` are the trial durations to average."""
     trials = study_trials(study)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    failed = [t for t in trials if t.state == TrialState.FAIL and ATTR_FAIL_REASON in t.user_attrs]
     best = study.best_trial if complete else None
     ranked = sorted(complete, key=lambda t: t.value, reverse=config.study.maximize)
     return StudyResult(
@@ -51,6 +58,9 @@ def study_result(
         seconds_per_trial=sum(seconds) / max(1, len(seconds)),
         top_trials=[(t.number, t.value, dict(t.params)) for t in ranked[:TOP_TRIALS]],
         budget_spent=trials_used(trials) >= budget(config) and not in_flight(trials),
+        budget=budget(config),
+        n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
+        n_failed=len(failed),
     )
 
 

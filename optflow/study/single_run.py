@@ -13,6 +13,7 @@ from optflow.data import load_dataset
 from optflow.models import build_model
 from optflow.records import EpochRecord, TrialOutcome, best_value
 from optflow.study.options import RunOptions
+from optflow.study.preflight import preflight
 from optflow.tracking.train_tracker import NullTrainTracker, TrainTracker
 from optflow.training import TrainingDiverged, fit
 
@@ -33,6 +34,7 @@ def run_training(
     """Train once on the config's training section; logs params, epochs, curve, config and model."""
     options = options or RunOptions()
     data = load_dataset(config.data)
+    preflight(config, data)
     tracker: TrainTracker | NullTrainTracker = NullTrainTracker()
     if options.tracking:
         tracker = TrainTracker(config, tracking_uri=options.tracking_uri)

@@ -26,7 +26,7 @@ MAX_RETRIES = 2  # a trial whose worker died is run again at most this many time
 
 def usage_error(url: str, error: Exception) -> UsageError:
     """The one-line error for a storage URL that cannot be used, password masked."""
-    if isinstance(error, sqlalchemy.exc.OperationalError):
+    if isinstance(error, sqlalchemy.exc.DBAPIError):  # cannot connect, not a database, read-only, ...
         reason = str(error.orig).splitlines()[0] if error.orig else "cannot connect"
         return UsageError(f"study.storage {mask_password(url)!r} cannot be opened: {mask_password(reason)}")
     return UsageError(
@@ -62,21 +62,21 @@ class StaleTrialCallback:
             self.on_stale(trial, reason)
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna RDB storage with heartbeats; SQLite gets WAL journaling (commits ~3x cheaper, readers unblocked)."""
+def open_storage(url: str, heartbeat: bool = True) -> optuna.storages.RDBStorage:
+    """Optuna RDB storage with heartbeats (for running trials; a reader such as the dashboard needs none);
+    SQLite gets WAL journaling (commits ~3x cheaper, readers unblocked)."""
     is_sqlite = url.startswith("sqlite")
     engine_kwargs = {"connect_args": {"timeout": 60}} if is_sqlite else {"pool_pre_ping": True}
+    beats = {
+        "heartbeat_interval": HEARTBEAT_SECONDS,
+        "grace_period": GRACE_SECONDS,
+        "heartbeat_stale_trial_callback": StaleTrialCallback(),
+    }
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat API, stable in use
-            storage = optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=StaleTrialCallback(),
-            )
-    except (*BAD_URL, sqlalchemy.exc.OperationalError) as error:
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **(beats if heartbeat else {}))
+    except (*BAD_URL, sqlalchemy.exc.DBAPIError) as error:
         raise usage_error(url, error) from None
     if is_sqlite:
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import optuna
 from optuna.trial import TrialState
@@ -15,10 +17,12 @@ from optflow.records import BestSoFar
 from optflow.search.pruners import make_pruner
 from optflow.search.samplers import make_sampler
 from optflow.study.budget import budget, in_flight, spends_budget, study_trials, trials_used
+from optflow.study.identity import check_identity
 from optflow.study.interrupts import protected
 from optflow.study.lock import StudyLock
 from optflow.study.objective import Objective
 from optflow.study.options import RunOptions
+from optflow.study.preflight import preflight
 from optflow.study.result import StudyResult, stored_durations, study_result
 from optflow.study.storage import HEARTBEAT_SECONDS, fail_stale_trials, open_storage, stale_trial_callback
 from optflow.tracking.mlflow_runs import StudyRun
@@ -27,6 +31,32 @@ from optflow.training import TrainingDiverged
 
 # How often a worker with nothing left to run looks at the others' trials (to finish or go stale); cheap reads.
 POLL_SECONDS = min(1.0, HEARTBEAT_SECONDS)
+
+
+class _DivergedTrialsFilter(logging.Filter):
+    """Drops Optuna's two warnings (one with a traceback) about a trial that diverged: a diverged trial is an
+    outcome, not a bug, and the reporter already says it in one line with its reason."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._numbers: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        words = record.getMessage().split(maxsplit=3)
+        if len(words) < 3 or words[0] != "Trial" or words[2] != "failed":
+            return True
+        if record.exc_info and isinstance(record.exc_info[1], TrainingDiverged):
+            self._numbers.add(words[1])
+            return False
+        return words[1] not in self._numbers
+
+
+def _quiet_optuna() -> None:
+    """Optuna's warnings and errors only, without its tracebacks for diverged trials."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for handler in logging.getLogger("optuna").handlers:
+        if not any(isinstance(f, _DivergedTrialsFilter) for f in handler.filters):
+            handler.addFilter(_DivergedTrialsFilter())
 
 
 def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.Study:
@@ -56,48 +86,63 @@ def run_study(
     """Run (or resume, or join) the study until its budget is spent, logging every trial to MLflow and Optuna.
 
     Any number of these can run at once on one storage, on one machine or many. All input is validated
-    (config, data, storage) before any MLflow run or Optuna trial is made. `on_ready` runs once the study and
-    its MLflow run exist (the launcher of local workers starts the others then).
+    (config, data, storage, tracking store, the study's task) before any MLflow run or Optuna trial is made.
+    `on_ready` runs once the study and its MLflow run exist (the launcher of local workers starts the others
+    then); not at all when the budget was already spent.
     """
     options = options or RunOptions()
     data = load_dataset(config.data)  # bad data fails here, before anything is created
+    preflight(config, data)
     lock = StudyLock(config.study.storage, config.study.name)
     tracker: StudyTracker | NullTracker = NullTracker()
     if options.tracking:
         tracker = StudyTracker(config, tracking_uri=options.tracking_uri, inline=options.inline_tracking)
     reporter = options.reporter
-    status = "FAILED"
-    study = None
+    total = budget(config)
+    status, only_if_running, study, result = "FAILED", False, None, None
     try:
-        tracker.ready()
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        with lock.held():  # one worker at a time creates the database, the study and its MLflow run
+        _quiet_optuna()
+        with lock.held():  # one worker at a time creates the database (its schema), then its study
             storage = open_storage(config.study.storage)
+        tracker.ready()  # a tracking store that cannot be used: refused before the study is made
+        with lock.held():
             study = open_study(config, storage)
-            tracker.open(study, data)
-        if on_ready is not None:
-            on_ready(tracker.study_run)
-        stale_trial_callback(storage).on_stale = tracker.close_stale_run
-
-        completed = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-        best = BestSoFar(config.study.maximize, completed)
-        objective = Objective(config, data, tracker, best, reporter, options.worker, after_sampling=lock.release)
-        total = budget(config)
-        reporter.start(config, total, min(trials_used(study_trials(study)), total))
-        try:
-            _run_until_spent(study, objective, lock, total, reporter.progress)
-        finally:
-            reporter.close()
-        status = "FINISHED"
-        tracker.finish_study(study, lock)
-        return study_result(study, config, tracker.study_run_id, tracker.tracking_uri, objective.seconds)
+            changes = check_identity(study, config, data)  # a study of another task: refused, nothing made
+            trials = study_trials(study)
+            spent = trials_used(trials) >= total and not in_flight(trials)
+            tracker.open(study, data, changes, reopen=not spent)
+        if changes:
+            said = ", ".join(f"{name} {before} -> {now}" for name, before, now in changes)
+            reporter.notice(f"study {config.study.name!r}: {said} from trial {len(trials)} on")
+        if spent:  # nothing to run; what an earlier session left undone is mended above and here
+            tracker.finish_study(study, lock)
+            status, only_if_running = "FINISHED", True
+            result = replace(
+                study_result(study, config, tracker.study_run_id, tracker.tracking_uri, ()), already_spent=True
+            )
+        else:
+            if on_ready is not None:
+                on_ready(tracker.study_run)
+            stale_trial_callback(storage).on_stale = tracker.close_stale_run
+            completed = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+            best = BestSoFar(config.study.maximize, completed)
+            objective = Objective(config, data, tracker, best, reporter, options.worker, after_sampling=lock.release)
+            reporter.start(config, total, min(trials_used(trials), total))
+            try:
+                _run_until_spent(study, objective, lock, total, reporter.progress)
+            finally:
+                reporter.close()
+            status = "FINISHED"
+            tracker.finish_study(study, lock)
+            result = study_result(study, config, tracker.study_run_id, tracker.tracking_uri, objective.seconds)
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
         lock.close()
         others_running = tracker.study_run is not None and in_flight(study_trials(study))
-        tracker.close(status if status == "FINISHED" or not others_running else None)
+        unlogged = tracker.close(status if status == "FINISHED" or not others_running else None, only_if_running)
+    return replace(result, unlogged_runs=unlogged)
 
 
 def result_of(config: Config, study_run_id: str | None = None, tracking_uri: str | None = None) -> StudyResult:

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from dataclasses import replace
+from multiprocessing.sharedctypes import Synchronized
 
 from optflow.config import Config
 from optflow.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
@@ -23,15 +24,20 @@ from optflow.study.options import RunOptions
 from optflow.study.result import StudyResult
 from optflow.study.study import result_of, run_study
 from optflow.tracking.mlflow_runs import StudyRun, close_study_run
+from optflow.urls import mask_logging
 
 
-def _worker_main(config: Config, options: RunOptions) -> None:
-    """One worker process: run the study until its budget is spent; exit status like `optflow tune`'s."""
+def _worker_main(config: Config, options: RunOptions, unlogged: Synchronized) -> None:
+    """One worker process: run the study until its budget is spent; exit status like `optflow tune`'s. Adds
+    its trials whose MLflow runs could not be logged to `unlogged`, which the launcher reports."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the launcher, which forwards it
     interrupts.install(signal.SIGTERM)
     logging.basicConfig(level=logging.WARNING, format=f"optflow [{options.worker}]: %(levelname)s: %(message)s")
+    mask_logging()
     try:
-        run_study(config, options)
+        result = run_study(config, options)
+        with unlogged.get_lock():
+            unlogged.value += result.unlogged_runs
     except UsageError as error:
         print(f"optflow [{options.worker}]: error: {error}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
@@ -45,21 +51,16 @@ def run_workers(config: Config, options: RunOptions) -> StudyResult:
     This process is worker 0. The others start once it has validated the input and created the database,
     study, experiment and study run, so bad input fails once (exit 2) and nothing races to create them.
     """
-    storage = config.study.storage
-    if storage.startswith("sqlite") and (":memory:" in storage or storage.rstrip("/") == "sqlite:"):
-        raise UsageError(
-            f"study.storage must be a database the worker processes share (a file or a server) with --workers "
-            f"{options.workers}; got {storage!r}"
-        )
     if options.tracking and not options.tracking_uri:
         import mlflow
 
         options = replace(options, tracking_uri=mlflow.get_tracking_uri())  # every worker logs to the same store
     context = multiprocessing.get_context("spawn")  # fork after torch has started threads is unsafe
+    unlogged = context.Value("i", 0)
     others = [
         context.Process(
             target=_worker_main,
-            args=(config, replace(options, worker=f"worker {index}")),
+            args=(config, replace(options, worker=f"worker {index}"), unlogged),
             name=f"worker {index}",
         )
         for index in range(1, options.workers)
@@ -84,7 +85,8 @@ def run_workers(config: Config, options: RunOptions) -> StudyResult:
     try:
         own = run_study(config, replace(options, worker="worker 0"), on_ready=start_others)
         for process in others:
-            process.join()
+            if process.pid is not None:  # not started when the budget was already spent
+                process.join()
     except KeyboardInterrupt:
         forward(signal.SIGTERM)
         for process in others:
@@ -93,7 +95,11 @@ def run_workers(config: Config, options: RunOptions) -> StudyResult:
         for study_run in study_runs:  # every worker has ended its trial by now
             close_study_run(study_run, "KILLED")
         raise
-    result = result_of(config, own.study_run_id, options.tracking_uri)
+    if own.already_spent:
+        return own
+    result = replace(
+        result_of(config, own.study_run_id, options.tracking_uri), unlogged_runs=own.unlogged_runs + unlogged.value
+    )
     failed = [f"{p.name} (exit status {p.exitcode})" for p in others if p.exitcode != 0]
     if failed and not result.budget_spent:
         raise WorkersFailed(f"{', '.join(failed)} failed before the study's budget was spent")

@@ -2,18 +2,69 @@
 
 Logging to MLflow costs milliseconds of Python per call (DESIGN.md pitfalls). On a thread it would still hold
 the GIL against the training loop, so it runs in one spawned process instead; with one worker the calls
-run in submission order. Failures are reported as warnings and never stop the study.
+run in submission order. Its failures never stop the study:
+
+- each is counted; the first is reported as one warning (URLs masked), the rest are not repeated;
+- after a failure the process skips calls for `COOLDOWN_SECONDS` instead of retrying each against a store
+  that is down (MLflow's own retries would hold every call for minutes), then tries again;
+- the process ignores Ctrl-C and SIGTERM, which a terminal sends to the whole process group: it finishes
+  what it was given when its parent closes it, and exits by itself if its parent dies.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
+from optflow.urls import mask_text
+
 logger = logging.getLogger("optflow")
+
+COOLDOWN_SECONDS = 30.0  # after a failure, calls are skipped this long (a store that is down stays down a while)
+PARENT_POLL_SECONDS = 1.0  # how often the tracking process checks that its parent is alive
+# MLflow's HTTP client retries 7 times with exponential backoff (about 4 minutes per call against a dead server);
+# in the tracking process 2 retries (about 6 s) tell a blip from an outage.
+HTTP_RETRIES, HTTP_TIMEOUT_SECONDS = "2", "30"
+
+_skip_until = 0.0  # in the tracking process: the end of the current cool-down
+
+
+class TrackingSkipped(RuntimeError):
+    """A call not made because the tracking store failed moments ago."""
+
+
+def _guarded(fn: Callable[..., Any], *args: Any, always: bool = False, **kwargs: Any) -> Any:
+    """Run one tracking call, or skip it during a cool-down (unless `always`); a failure starts a cool-down."""
+    global _skip_until
+    if time.monotonic() < _skip_until and not always:
+        raise TrackingSkipped(f"skipped for {COOLDOWN_SECONDS:.0f} s after a tracking failure")
+    try:
+        return fn(*args, **kwargs)
+    except Exception:
+        _skip_until = time.monotonic() + COOLDOWN_SECONDS
+        raise
+
+
+def _init_tracking_process(parent_pid: int) -> None:
+    """In the tracking process: deaf to the terminal's signals, and gone when its parent is."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", HTTP_RETRIES)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", HTTP_TIMEOUT_SECONDS)
+
+    def watch_parent() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(0)  # the parent was killed (SIGKILL, OOM): nobody will read our results
+
+    threading.Thread(target=watch_parent, name="optflow-parent-watch", daemon=True).start()
 
 
 class InlineExecutor(Executor):
@@ -29,25 +80,38 @@ class InlineExecutor(Executor):
 
 
 class Background:
-    """Submits tracking calls; keeps going when one fails (a warning is logged and the failure counted)."""
+    """Submits tracking calls; keeps going when one fails (counted, the first one warned about)."""
 
-    def __init__(self, inline: bool = False) -> None:
+    def __init__(self, inline: bool = False, where: str = "") -> None:
         if inline:
             self._executor: Executor = InlineExecutor()
         else:
             context = multiprocessing.get_context("spawn")  # fork after torch/threads is unsafe
-            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._executor = ProcessPoolExecutor(
+                max_workers=1, mp_context=context, initializer=_init_tracking_process, initargs=(os.getpid(),)
+            )
+        self._where = where  # the tracking store, password masked, for the warning
         self.failures = 0
 
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
-        future = self._executor.submit(fn, *args, **kwargs)
-        future.add_done_callback(self._report_failure)
+    def submit(self, fn: Callable[..., Any], *args: Any, always: bool = False, **kwargs: Any) -> Future:
+        """Run `fn(*args, **kwargs)` in the tracking process; `always` tries it even during a cool-down (the
+        last calls of a session: a study run's status, its summary)."""
+        future = self._executor.submit(_guarded, fn, *args, always=always, **kwargs)
+        future.add_done_callback(self._count_failure)
         return future
 
-    def _report_failure(self, future: Future) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            self.failures += 1
-            logger.warning("tracking call failed: %s", future.exception())
+    def _count_failure(self, future: Future) -> None:
+        if future.cancelled() or future.exception() is None:
+            return
+        self.failures += 1
+        if self.failures == 1:
+            error = future.exception()
+            reason = mask_text(f"{type(error).__name__}: {error}".splitlines()[0])
+            logger.warning(
+                "MLflow tracking failed (%s): %s; the study goes on, and what cannot be logged is counted",
+                self._where or "tracking store",
+                reason,
+            )
 
     def close(self) -> None:
         """Wait for every submitted call to finish, then stop the process."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import optuna
 from optuna_dashboard import save_note
 
+from optflow.errors import UsageError
 from optflow.records import TrialOutcome
 from optflow.search.optuna_private import set_trial_system_attr
 from optflow.urls import mask_password
@@ -61,10 +62,14 @@ def artifact_dir(storage_url: str, configured: str = "") -> Path:
     """Where a study's Optuna artifacts live: the configured directory, else beside an SQLite storage file,
     else in the working directory (give every machine of a server-backed study one shared directory)."""
     if configured:
-        return Path(configured).resolve()
-    if storage_url.startswith("sqlite:///"):
-        return Path(storage_url.removeprefix("sqlite:///")).resolve().parent / ARTIFACTS_DIR
-    return Path(ARTIFACTS_DIR).resolve()
+        path = Path(configured).resolve()
+    elif storage_url.startswith("sqlite:///"):
+        path = Path(storage_url.removeprefix("sqlite:///").split("?", 1)[0]).resolve().parent / ARTIFACTS_DIR
+    else:
+        path = Path(ARTIFACTS_DIR).resolve()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"study.artifact_dir must be a directory; got {str(configured or path)!r} (a file)")
+    return path
 
 
 def reserve_artifact(trial: optuna.Trial, filename: str, mimetype: str) -> str:
@@ -89,7 +94,7 @@ def write_artifact(directory: str, artifact_id: str, content: bytes) -> None:
     FileSystemArtifactStore(directory).write(artifact_id, io.BytesIO(content))
 
 
-def serve(storage_url: str, host: str, port: int, artifacts: Path) -> None:
+def serve(storage: optuna.storages.BaseStorage, url: str, host: str, port: int, artifacts: Path) -> None:
     """Run optuna-dashboard on the study's storage (and artifact store) until interrupted.
 
     The socket is bound before the address is printed, so the line is a true readiness signal for scripts.
@@ -104,6 +109,10 @@ def serve(storage_url: str, host: str, port: int, artifacts: Path) -> None:
             pass
 
     store = FileSystemArtifactStore(str(artifacts)) if artifacts.is_dir() else None
-    with make_server(host, port, wsgi(storage_url, artifact_store=store), handler_class=QuietHandler) as server:
-        print(f"optuna-dashboard for {mask_password(storage_url)} listening on http://{host}:{port}/", flush=True)
+    try:
+        server = make_server(host, port, wsgi(storage, artifact_store=store), handler_class=QuietHandler)
+    except OSError as error:
+        raise UsageError(f"--port must be free on {host}; got {port} ({error.strerror})") from None
+    with server:
+        print(f"optuna-dashboard for {mask_password(url)} listening on http://{host}:{port}/", flush=True)
         server.serve_forever()

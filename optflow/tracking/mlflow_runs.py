@@ -8,10 +8,13 @@ any thread or process. Run layout and names follow DESIGN.md's contract (`optflo
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +27,16 @@ from optflow.contract import (
     INTERRUPTED_STATUS,
     RUN_STATUS,
     STUDY_BEST_VALUE,
+    TAG_CHANGE,
     TAG_FAIL_REASON,
+    TAG_SAMPLER,
     TAG_STUDY_RUN_ID,
     TAG_TRIAL_NUMBER,
     TAG_TRIAL_STATE,
 )
+from optflow.errors import UsageError
 from optflow.records import TrialOutcome
+from optflow.urls import mask_password, mask_text
 
 # MLflow's batch limits: 1000 metrics, 100 params and 100 tags per log_batch call.
 MAX_METRICS_PER_BATCH = 1000
@@ -41,6 +48,8 @@ _clients: dict[str, MlflowClient] = {}
 # MLflow prints a "View run at <tracking URL>" line whenever a run over HTTP ends: with a password in the URL
 # that line shows it (a test caught it), with many trials it is noise, and it costs a get_run call each.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+# MLflow's INFO lines about migrating its own database are noise on optflow's terminal; its warnings stay.
+logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def client(tracking_uri: str) -> MlflowClient:
@@ -52,6 +61,50 @@ def client(tracking_uri: str) -> MlflowClient:
 
 def warm_up() -> None:
     """Nothing: submitting it makes the cold tracking process import this module (and MLflow) early."""
+
+
+@contextmanager
+def _fail_fast() -> Iterator[None]:
+    """MLflow's HTTP client without retries and with a short timeout, for one question asked up front."""
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+    saved = {name: os.environ.get(name) for name in quick}
+    os.environ.update(quick)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _reason(error: Exception) -> str:
+    """The gist of a tracking error in a few words: `Connection refused`, not a page of retry details."""
+    text = mask_text(str(error))
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    return errno.group(1).strip() if errno else text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def check_store(tracking_uri: str, experiment_name: str | None) -> None:
+    """Ask the tracking store one quick question before anything is made: a store that cannot be reached or
+    opened, or an experiment of that name that is deleted, is a `UsageError` (a dead server would otherwise
+    hold the first call for minutes)."""
+    where = mask_password(tracking_uri)
+    try:
+        with _fail_fast():
+            mlflow = MlflowClient(tracking_uri)
+            experiment = mlflow.get_experiment_by_name(experiment_name or "Default")
+    except Exception as error:  # noqa: BLE001 - an unknown scheme, a dead server, an unwritable file: all one line
+        raise UsageError(
+            f"the MLflow tracking store (--tracking-uri or MLFLOW_TRACKING_URI) must answer; got {where!r}: "
+            f"{_reason(error)}"
+        ) from None
+    if experiment_name and experiment is not None and experiment.lifecycle_stage == "deleted":
+        raise UsageError(
+            f"study.experiment must not be a deleted MLflow experiment (restore it with `mlflow experiments "
+            f"restore --experiment-id {experiment.experiment_id}`, or choose another); got {experiment_name!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -130,17 +183,22 @@ def open_study_run(
     params: Mapping[str, str],
     note: str,
     dataset: Any = None,
+    reopen: bool = True,
 ) -> StudyRun:
     """The study's parent run: the one recorded in the study (resume), the one `mlflow run` made, or a new one.
 
-    A run reopened on resume is set RUNNING again until this session ends it.
+    A run reopened on resume is set RUNNING again until this session ends it (not with `reopen=False`). The
+    settings-change tags among `tags` are set on a resumed run too.
     """
     mlflow = client(tracking_uri)
     if existing_run_id:
         run = mlflow.get_run(existing_run_id)
         owned = run.info.run_id != launcher_run_id
-        if owned:
+        if owned and reopen:
             mlflow.update_run(run.info.run_id, status="RUNNING")
+        changed = {k: v for k, v in tags.items() if k.startswith(TAG_CHANGE) or k == TAG_SAMPLER}
+        if any(k.startswith(TAG_CHANGE) for k in changed):
+            mlflow.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in changed.items()])
         if launcher_run_id and launcher_run_id != run.info.run_id:
             # `mlflow run` made a fresh run for this resumed session: point it at the study's run.
             mlflow.set_tag(launcher_run_id, TAG_STUDY_RUN_ID, run.info.run_id)
@@ -243,10 +301,37 @@ def log_study_artifacts(study_run: StudyRun, files: Mapping[str, bytes | str]) -
         client(study_run.tracking_uri).log_artifacts(study_run.run_id, tmp)
 
 
-def close_study_run(study_run: StudyRun, status: str) -> None:
-    """Set the study run's final status when optflow owns it (FINISHED, KILLED or FAILED)."""
-    if study_run.owned:
-        client(study_run.tracking_uri).set_terminated(study_run.run_id, status)
+def close_study_run(study_run: StudyRun, status: str, only_if_running: bool = False) -> None:
+    """Set the study run's final status when optflow owns it (FINISHED, KILLED or FAILED); with
+    `only_if_running`, only a run a crashed session left RUNNING."""
+    if not study_run.owned:
+        return
+    mlflow = client(study_run.tracking_uri)
+    if only_if_running and mlflow.get_run(study_run.run_id).info.status != "RUNNING":
+        return
+    mlflow.set_terminated(study_run.run_id, status)
+
+
+def repair_trial_runs(study_run: StudyRun, ended: Mapping[int, tuple[str, str, str]]) -> int:
+    """Close the study's trial runs left RUNNING (by a crash, a full disk, a tracking outage) whose Optuna trials
+    have ended, as Optuna holds them: `ended` maps trial number -> (state, reason, run status). Returns how
+    many were closed."""
+    mlflow = client(study_run.tracking_uri)
+    query = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{study_run.run_id}' and attributes.status = 'RUNNING'"
+    repaired, token = 0, None
+    while True:
+        page = mlflow.search_runs([study_run.experiment_id], query, max_results=1000, page_token=token)
+        for run in page:
+            number = run.data.tags.get(TAG_TRIAL_NUMBER, "")
+            if number.isdigit() and int(number) in ended:
+                state, reason, status = ended[int(number)]
+                tags = [RunTag(TAG_TRIAL_STATE, state)] + ([RunTag(TAG_FAIL_REASON, reason)] if reason else [])
+                mlflow.log_batch(run.info.run_id, tags=tags)
+                mlflow.set_terminated(run.info.run_id, status)
+                repaired += 1
+        token = page.token
+        if not token:
+            return repaired
 
 
 def fail_stale_run(study_run: StudyRun, trial_number: int, run_id: str | None, reason: str) -> str | None:

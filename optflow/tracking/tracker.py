@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -19,17 +19,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
 import yaml
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from optflow.config import Config
 from optflow.contract import (
     ATTR_EXPERIMENT_ID,
+    ATTR_FAIL_REASON,
     ATTR_PARENT_RUN_ID,
     ATTR_RUN_ID,
     ATTR_TRACKING_URI,
     ATTR_WORKER,
+    INTERRUPTED_STATUS,
+    RUN_STATUS,
     SYSTEM_ATTR_RETRY_OF,
     SYSTEM_ATTR_SUMMARY,
+    TAG_CHANGE,
     TAG_OPTFLOW_STUDY,
     TAG_RETRY_OF,
     TAG_SAMPLER,
@@ -67,6 +71,28 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 class StudyLockLike(Protocol):
     def held(self) -> AbstractContextManager[None]: ...
+
+
+ChangeList = Sequence[tuple[str, Any, Any]]  # (setting, before, now) of a study run again with other settings
+CLOSED_LATER = "interrupted (Ctrl-C, SIGTERM or a lost worker) before its run was closed; closed by a later session"
+
+
+def _change_tags(changes: ChangeList, at_trial: int) -> dict[str, str]:
+    """A tag per changed setting: `optflow.change.12.sampler = random -> gp` (from trial 12 on)."""
+    return {f"{TAG_CHANGE}.{at_trial}.{name}": f"{before} -> {now}" for name, before, now in changes}
+
+
+def _ended_trials(study: optuna.Study) -> dict[int, tuple[str, str, str]]:
+    """Trial number -> (Optuna state, reason, MLflow status) of every ended trial, to repair runs left open."""
+    ended = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+        state = trial.state.name
+        reason = trial.user_attrs.get(ATTR_FAIL_REASON, "")
+        if state == "FAIL" and not reason:  # no reason of its own: it was stopped, not failed
+            ended[trial.number] = (state, CLOSED_LATER, INTERRUPTED_STATUS)
+        else:
+            ended[trial.number] = (state, reason, RUN_STATUS[state])
+    return ended
 
 
 def _study_summary(config: Config) -> str:
@@ -109,6 +135,12 @@ class TrialRun(TrackedRun):
         self._tracker = tracker
         self._trial = trial
         self._linked = False
+        self._finished_run: Future | None = None
+
+    def logged(self) -> bool:
+        """Whether the run was made and ended as the trial did (once the tracking process is closed)."""
+        done = self._finished_run
+        return self.run_id() is not None and done is not None and done.done() and done.exception() is None
 
     def epoch(self, record: EpochRecord) -> None:
         """One epoch ended; the run is linked from the trial as soon as it exists, so a crash can be traced."""
@@ -142,7 +174,7 @@ class TrialRun(TrackedRun):
                 model=model_bytes,
                 input_example=self._tracker.input_example,
             )
-            self._background.submit(mlflow_runs.finish_trial_run, study_run, run_id, finished)
+            self._finished_run = self._background.submit(mlflow_runs.finish_trial_run, study_run, run_id, finished)
             link = mlflow_run_link(self._tracking_uri, study_run.experiment_id, run_id)
         save_trial_note(self._trial, outcome, self.config.study.metric, link)
 
@@ -181,30 +213,40 @@ class StudyTracker:
 
         self.config = config
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
-        self._background = Background(inline=inline)
-        self._warm = self._background.submit(mlflow_runs.warm_up)  # the process imports MLflow meanwhile
         self.artifact_dir = str(artifact_dir(config.study.storage, config.study.artifact_dir))
+        self._background = Background(inline=inline, where=mask_password(self.tracking_uri))
+        self._warm = self._background.submit(mlflow_runs.warm_up)  # the process imports MLflow meanwhile
         self.study_run: StudyRun | None = None
         self.input_example: Any = None
         self._dataset: Any = None
         self._best_model: _BestModel | None = None
+        self._trial_runs: list[TrialRun] = []
+        self._unlogged = 0  # trials that got no run at all (the study run could not be opened)
 
     @property
     def study_run_id(self) -> str | None:
         return self.study_run.run_id if self.study_run else None
 
     def ready(self) -> None:
-        """Wait until the tracking process has imported MLflow (before taking the study lock)."""
+        """Check the tracking store up front (a `UsageError` if it cannot be used), and wait until the tracking
+        process has imported MLflow; call before taking the study lock."""
+        launched = os.environ.get("MLFLOW_RUN_ID")  # `mlflow run` chose the experiment and made the run
+        experiment = None if launched else self.config.study.experiment or self.config.study.name
+        mlflow_runs.check_store(self.tracking_uri, experiment)
         self._warm.result()
 
-    def open(self, study: optuna.Study, data: Dataset) -> StudyRun:
+    def open(self, study: optuna.Study, data: Dataset, changes: ChangeList = (), reopen: bool = True) -> None:
         """The study's MLflow run, found through the study's user attrs or created once; call under the study
-        lock, so that of several workers only the first creates it."""
+        lock, so that of several workers only the first creates it. `changes` are the settings this session
+        changed (recorded as tags); `reopen=False` leaves a finished run's status (nothing will run).
+
+        Runs a crashed session left RUNNING for trials that have ended are closed as Optuna holds them.
+        """
         self._dataset = mlflow_runs.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
         self.input_example = data.x_val[:INPUT_EXAMPLE_ROWS].cpu().numpy()
         config = self.config
         linked = study.user_attrs.get(ATTR_PARENT_RUN_ID)
-        self.study_run = self._background.submit(
+        opened = self._background.submit(
             mlflow_runs.open_study_run,
             self.tracking_uri,
             study_name=config.study.name,
@@ -215,6 +257,7 @@ class StudyTracker:
                 TAG_OPTFLOW_STUDY: config.study.name,
                 TAG_SAMPLER: config.study.sampler,
                 TAG_STORAGE: mask_password(config.study.storage),
+                **_change_tags(changes, len(study.get_trials(deepcopy=False))),
             },
             params=study_params(config),
             note=(
@@ -222,18 +265,27 @@ class StudyTracker:
                 f"`optuna-dashboard {mask_password(config.study.storage)}`."
             ),
             dataset=self._dataset,
-        ).result()
+            reopen=reopen,
+        )
+        try:
+            self.study_run = opened.result()
+        except Exception:  # noqa: BLE001 - warned about and counted; the study goes on in Optuna
+            return
         if linked != self.study_run.run_id:
             study.set_user_attr(ATTR_PARENT_RUN_ID, self.study_run.run_id)
             study.set_user_attr(ATTR_EXPERIMENT_ID, self.study_run.experiment_id)
             study.set_user_attr(ATTR_TRACKING_URI, mask_password(self.tracking_uri))
             link = mlflow_run_link(self.tracking_uri, self.study_run.experiment_id, self.study_run.run_id)
             save_study_note(study, f"{_study_summary(config)}\n\nMLflow study run: {link}")
-        return self.study_run
+        elif ended := _ended_trials(study):
+            self._background.submit(mlflow_runs.repair_trial_runs, self.study_run, ended)
 
-    def trial_run(self, trial: optuna.Trial, params: Mapping[str, Any], config: Config) -> TrialRun:
+    def trial_run(self, trial: optuna.Trial, params: Mapping[str, Any], config: Config) -> TrialRun | NullTrialRun:
         """Start the trial's child run (in the tracking process) with `config`, the trial's resolved config."""
         trial.set_user_attr(ATTR_WORKER, WORKER_ID)
+        if self.study_run is None:  # the study run could not be opened: nothing of this trial reaches MLflow
+            self._unlogged += 1
+            return NullTrialRun(trial, config)
         tags = {
             TAG_STUDY_NAME: self.config.study.name,
             TAG_TRIAL_NUMBER: str(trial.number),
@@ -253,7 +305,9 @@ class StudyTracker:
             self._dataset,
             self.study_run.run_id,
         )
-        return TrialRun(self, trial, created, config)
+        run = TrialRun(self, trial, created, config)
+        self._trial_runs.append(run)
+        return run
 
     def keep_model(self, outcome: TrialOutcome, run_id: str, model: torch.nn.Module | None) -> bytes | None:
         """The model bytes to log with this trial's run now (`log_models: all`); with `best`, a new best of this
@@ -270,11 +324,18 @@ class StudyTracker:
 
     def close_stale_run(self, trial: FrozenTrial, reason: str) -> None:
         """Optuna's heartbeat found a dead worker's trial: close its run as FAILED with the reason."""
-        run_id = trial.user_attrs.get(ATTR_RUN_ID)
-        self._background.submit(mlflow_runs.fail_stale_run, self.study_run, trial.number, run_id, reason)
+        if self.study_run is not None:
+            run_id = trial.user_attrs.get(ATTR_RUN_ID)
+            self._background.submit(mlflow_runs.fail_stale_run, self.study_run, trial.number, run_id, reason)
 
     def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
-        """The study's budget is spent: log the best model if this worker holds it, and the summary once."""
+        """The study's budget is spent: log the best model if this worker holds it, and the summary once.
+
+        The summary is marked as written only once it is stored, so that an interrupt or a tracking failure
+        during it leaves the next session to write it.
+        """
+        if self.study_run is None:
+            return
         best = self._best_model
         if best is not None and study.best_trial.number == best.trial_number:  # else another worker holds it
             register = self.config.study.register_model
@@ -285,15 +346,20 @@ class StudyTracker:
             n_trials = len(study.get_trials(deepcopy=False))
             if study_system_attrs(study).get(SYSTEM_ATTR_SUMMARY) == n_trials:
                 return
-            set_study_system_attr(study, SYSTEM_ATTR_SUMMARY, n_trials)
-        files = study_summary_files(study, self.config)
-        self._background.submit(mlflow_runs.log_study_artifacts, self.study_run, files)
+            files = study_summary_files(study, self.config)
+            stored = self._background.submit(mlflow_runs.log_study_artifacts, self.study_run, files, always=True)
+            if stored.exception() is None:  # waits for it; a failure is warned about and counted
+                set_study_system_attr(study, SYSTEM_ATTR_SUMMARY, n_trials)
 
-    def close(self, status: str | None) -> None:
-        """Wait for every logging call; end the study run with `status` (None: leave it to other workers)."""
+    def close(self, status: str | None, only_if_running: bool = False) -> int:
+        """Wait for every logging call; end the study run with `status` (None: leave it to other workers).
+
+        Returns how many of this worker's trials could not be logged (their runs missing or incomplete).
+        """
         if status is not None and self.study_run is not None:
-            self._background.submit(mlflow_runs.close_study_run, self.study_run, status)
+            self._background.submit(mlflow_runs.close_study_run, self.study_run, status, only_if_running, always=True)
         self._background.close()
+        return self._unlogged + sum(not run.logged() for run in self._trial_runs)
 
 
 class NullTracker:
@@ -306,8 +372,8 @@ class NullTracker:
     def ready(self) -> None:
         pass
 
-    def open(self, study: optuna.Study, data: Dataset) -> None:
-        return None
+    def open(self, study: optuna.Study, data: Dataset, changes: ChangeList = (), reopen: bool = True) -> None:
+        pass
 
     def trial_run(self, trial: optuna.Trial, params: Mapping[str, Any], config: Config) -> NullTrialRun:
         trial.set_user_attr(ATTR_WORKER, WORKER_ID)
@@ -319,5 +385,5 @@ class NullTracker:
     def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
         pass
 
-    def close(self, status: str | None) -> None:
-        pass
+    def close(self, status: str | None, only_if_running: bool = False) -> int:
+        return 0

@@ -17,6 +17,7 @@ from torch import nn
 
 from optflow.config import TrainingConfig
 from optflow.data import CLASSIFICATION, Dataset
+from optflow.errors import UsageError
 from optflow.records import EpochRecord
 from optflow.training.optim import full_batch, make_optimizer, weight_parameters
 from optflow.training.schedules import make_schedule
@@ -27,10 +28,16 @@ class TrainingDiverged(RuntimeError):
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; `cuda` without a GPU is the user's error, caught by the caller."""
+    """`auto` picks CUDA when present; `cuda` without a GPU is the user's error (see `check_device`)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
+
+
+def check_device(name: str, where: str = "training.device") -> None:
+    """A `UsageError` naming `where` when the device does not exist on this machine."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"{where} must be cpu or auto on this machine (torch sees no CUDA device); got 'cuda'")
 
 
 def _loss_fn(task: str):

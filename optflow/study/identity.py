@@ -1,0 +1,87 @@
+"""What a study is: the task it was created for, recorded in the study, so that joining it with another task is
+refused before anything is made, while a new sampler, pruner or budget is allowed and remembered.
+
+The definition is the data (name, rows, a digest of its values), the model, the search space, the metric and
+direction, and every fixed training field that changes results (not `device` or `threads`). It lives in the
+study's system attrs, beside the settings the user may change between sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import optuna
+
+from optflow.config import Config
+from optflow.data import Dataset
+from optflow.errors import UsageError
+from optflow.search.optuna_private import set_study_system_attr, study_system_attrs
+
+DEFINITION_ATTR = "optflow:definition"  # study system attrs
+SETTINGS_ATTR = "optflow:settings"
+RUNTIME_FIELDS = ("device", "threads")  # change speed, not results
+SETTINGS = ("sampler", "pruner", "n_trials", "seed")  # study fields a later session may change
+
+
+def data_digest(data: Dataset) -> str:
+    """A short digest of the split data's values: equal digests, equal training and validation rows."""
+    digest = hashlib.sha256()
+    for tensor in (data.x_train, data.y_train, data.x_val, data.y_val):
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def definition(config: Config, data: Dataset) -> dict[str, Any]:
+    """Field -> value of everything that makes two sessions one task (JSON-ready, in a stable order)."""
+    searched = {param.name for param in config.search}
+    out: dict[str, Any] = {
+        "data.name": config.data.name,
+        "data.rows": int(len(data.y_train) + len(data.y_val)),
+        "data.digest": data_digest(data),
+        "data.task": data.task,
+        "study.metric": config.study.metric,
+        "study.direction": config.study.resolved_direction,
+    }
+    for name, value in config.to_dict()["model"].items():
+        if name not in searched:
+            out[f"model.{name}"] = value
+    for name, value in config.to_dict()["training"].items():
+        if name not in searched and name not in RUNTIME_FIELDS:
+            out[f"training.{name}"] = value
+    for param in config.search:
+        out[f"search.{param.name}"] = param.declaration()
+    return json.loads(json.dumps(out))  # as the storage gives it back: lists, not tuples
+
+
+def settings(config: Config) -> dict[str, Any]:
+    return {name: getattr(config.study, name) for name in SETTINGS}
+
+
+def check_identity(study: optuna.Study, config: Config, data: Dataset) -> list[tuple[str, Any, Any]]:
+    """Refuse a config that defines another task than the study's; record the definition of a new study.
+
+    Returns the settings this session changes, as (field, before, now), and records them as the study's.
+    """
+    attrs = study_system_attrs(study)
+    current = definition(config, data)
+    stored = attrs.get(DEFINITION_ATTR)
+    if stored is None:  # a new study, or one made before optflow recorded definitions
+        set_study_system_attr(study, DEFINITION_ATTR, current)
+    else:
+        for field in [*stored, *(f for f in current if f not in stored)]:
+            before, now = stored.get(field, "(not set)"), current.get(field, "(not set)")
+            if before != now:
+                raise UsageError(
+                    f"study {config.study.name!r} was made for another task: {field} was {_show(before)}, now "
+                    f"{_show(now)}; use another --study-name"
+                )
+    before, now = attrs.get(SETTINGS_ATTR, {}), settings(config)
+    if before != now:
+        set_study_system_attr(study, SETTINGS_ATTR, now)
+    return [(name, before[name], value) for name, value in now.items() if name in before and before[name] != value]
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, dict | list) else repr(value)
