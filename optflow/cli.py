@@ -231,13 +231,13 @@ def _options(args: argparse.Namespace, workers: int = 1) -> RunOptions:
 
 
 def _tune(args: argparse.Namespace, config: Config) -> int:
-    from optflow.study.study import run_study
+    from optflow.study.study import StorageFailed, run_study
     from optflow.study.workers import WorkersFailed, run_workers
 
     options = _options(args, _workers(args.workers or "1"))
     try:
         result = run_workers(config, options) if options.workers > 1 else run_study(config, options)
-    except WorkersFailed as error:
+    except (WorkersFailed, StorageFailed) as error:
         print(f"optflow: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -58,6 +58,20 @@ def mask_text(text: str) -> str:
     return _URL.sub(lambda m: mask_password(m[0]), text) if "://" in text else text
 
 
+def brief_error(error: BaseException) -> str:
+    """An error in a few words, masked: `Connection refused`, not a page of retry details with a password. The
+    innermost cause speaks (`database or disk is full`, not the wrapper's "an exception is raised")."""
+    while (inner := error.__cause__ or error.__context__) is not None and inner is not error:
+        if type(inner).__name__ == "_RemoteTraceback":  # a process pool's copy of the traceback, as text
+            break
+        error = inner
+    text = mask_text(str(error))
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if errno:
+        return errno.group(1).strip()
+    return text.splitlines()[0][:200] if text.strip() else type(error).__name__
+
+
 def secrets_in(url: str | None) -> list[str]:
     """The secret substrings `mask_password` hides, so tests and logs can check they never appear."""
     if not url:

@@ -55,6 +55,7 @@ def start_server(command: list[str], ready_text: str, timeout: float = 120.0):
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,  # its own process group: `mlflow server` runs its workers in child processes
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
@@ -70,11 +71,27 @@ def start_server(command: list[str], ready_text: str, timeout: float = 120.0):
 
 
 def stop_server(process) -> None:
-    process.terminate()
+    """Stop a server started by `start_server`, with every process of its group."""
+    import os
+    import signal
+
     try:
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+    except ProcessLookupError:
+        pass
     except Exception:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def kill_server(process) -> None:
+    """SIGKILL a server started by `start_server` and every process of its group: it dies, as in a crash."""
+    import os
+    import signal
+
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 @pytest.fixture(autouse=True)
@@ -84,6 +101,27 @@ def _forget_global_mlflow_uri():
     import mlflow
 
     mlflow.set_tracking_uri(None)
+
+
+def count_rows(db: Path, table: str) -> int:
+    """Rows of an SQLite table; 0 when the database or the table does not exist."""
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as connection:
+        exists = connection.execute("select count(*) from sqlite_master where name = ?", (table,)).fetchone()[0]
+        return connection.execute(f"select count(*) from {table}").fetchone()[0] if exists else 0
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A user's fresh directory: MLflow and Optuna on SQLite files in it, nothing from the environment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.delenv("OPTFLOW_STORAGE", raising=False)
+    return tmp_path
 
 
 def config_error(raw) -> str:

@@ -1,102 +1,16 @@
-"""Bad input: exit status 2, one clear line, and nothing left behind (no MLflow run, no Optuna trial)."""
+"""The command line as a user meets it: progress, tables, quiet, one training run, flags and overrides."""
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import pytest
+import optuna
+from conftest import count_rows
 
 from optflow.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = str(ROOT / "configs" / "digits.yaml")
-
-
-def count_rows(db: Path, table: str) -> int:
-    if not db.exists():
-        return 0
-    with sqlite3.connect(db) as connection:
-        exists = connection.execute("select count(*) from sqlite_master where name = ?", (table,)).fetchone()[0]
-        return connection.execute(f"select count(*) from {table}").fetchone()[0] if exists else 0
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    monkeypatch.delenv("OPTFLOW_STORAGE", raising=False)
-    pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [0, 1, 0, 1]}).to_csv(tmp_path / "no_target.csv", index=False)
-    pd.DataFrame({"a": [1.0, np.nan, 3.0, 4.0], "y": [0, 1, 0, 1]}).to_csv(tmp_path / "nan.csv", index=False)
-    return tmp_path
-
-
-BAD_INPUT = {
-    "unknown sampler": (["--sampler", "bayes"], "study.sampler must be one of "),
-    "unknown optimizer": (["--set", "training.optimizer=rmsprop"], "training.optimizer must be one of adam, gd,"),
-    "unknown data set": (["--data", "mnist"], "data.name must be one of breast_cancer, classification, csv,"),
-    "low above high": (["--set", "search.lr.low=2.0"], "search.lr.low must be < search.lr.high; got low=2, high=1"),
-    "log with low 0": (["--set", "search.lr.low=0"], "search.lr.low must be > 0 when log is true; got 0"),
-    "n_trials not an int": (["--n-trials", "ten"], "study.n_trials must be an int in [1, inf); got 'ten'"),
-    "missing csv": (
-        ["--set", "data.name=csv data.path=missing.csv data.target=y"],
-        "data.path must be an existing CSV file; got 'missing.csv'",
-    ),
-    "csv without target": (
-        ["--set", "data.name=csv data.path=no_target.csv data.target=y"],
-        "data.target must be a column of no_target.csv; got 'y' (columns: a, b)",
-    ),
-    "nan in data": (
-        ["--set", "data.name=csv data.path=nan.csv data.target=y"],
-        "data.path nan.csv has 1 missing (NaN) values in column 'a'",
-    ),
-    "bad storage url": (["--storage", "nosuchdb://x"], "study.storage must be a database URL"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_INPUT))
-def test_bad_input_exits_2_with_one_line_and_leaves_nothing(workdir, capsys, case):
-    argv, expected = BAD_INPUT[case]
-    code = main(["tune", "--config", DIGITS, *argv])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.count("\n") == 1 and err.startswith("optflow: error: "), err
-    assert expected in err
-    assert count_rows(workdir / "mlflow.db", "runs") == 0
-    assert count_rows(workdir / "optuna.db", "trials") == 0
-
-
-def test_train_rejects_bad_input_the_same_way(workdir, capsys):
-    assert main(["train", "--config", DIGITS, "--set", "training.lr=-1"]) == 2
-    assert capsys.readouterr().err == "optflow: error: training.lr must be a float in (0, inf); got -1\n"
-
-
-def test_password_in_storage_flag_is_refused_under_mlflow_run(workdir, capsys, monkeypatch):
-    monkeypatch.setenv("MLFLOW_RUN_ID", "abc")
-    assert main(["tune", "--config", DIGITS, "--storage", "postgresql://u:hunter2@localhost/db"]) == 2
-    err = capsys.readouterr().err
-    assert "OPTFLOW_STORAGE" in err and "hunter2" not in err
-
-
-def test_real_command_exit_status(workdir):
-    """The installed entry point, as a user runs it."""
-    result = subprocess.run(
-        [sys.executable, "-m", "optflow", "tune", "--config", DIGITS, "--sampler", "bayes"],
-        capture_output=True,
-        text=True,
-        env={**os.environ},
-        cwd=workdir,
-    )
-    assert result.returncode == 2
-    assert result.stderr.startswith("optflow: error: study.sampler must be one of")
-    assert result.stderr.count("\n") == 1
-    assert not (workdir / "mlflow.db").exists() and not (workdir / "optuna.db").exists()
 
 
 def test_train_command_logs_one_run(workdir, capsys):
@@ -125,3 +39,28 @@ def test_quiet_prints_no_progress(workdir, capsys):
     assert main(["tune", "--config", DIGITS, "--n-trials", "2", "--epochs", "1", "--no-tracking", "--quiet"]) == 0
     captured = capsys.readouterr()
     assert "trial/s" not in captured.err and "trial    0" not in captured.out
+
+
+def test_conditional_params_are_sampled_exactly_when_their_condition_holds(workdir):
+    """digits.yaml lists `gamma` (when the schedule is exponential or step) after `schedule`, and an override
+    rewrites the config: every trial must show gamma exactly when its schedule uses it."""
+    code = main(["tune", "--config", DIGITS, "--sampler", "random", "--n-trials", "16", "--epochs", "1",
+                 "--no-tracking", "--quiet", "--set", "training.early_stopping_patience=0"])  # fmt: skip
+    assert code == 0
+    trials = optuna.load_study(study_name="digits", storage=f"sqlite:///{workdir}/optuna.db").trials
+    for trial in trials:
+        schedule = trial.params["schedule"]
+        assert ("gamma" in trial.params) == (schedule in ("exponential", "step")), trial.params
+        assert ("decay_rate" in trial.params) == (schedule == "inverse_time"), trial.params
+    assert any("gamma" in t.params for t in trials) and any("decay_rate" in t.params for t in trials)
+
+
+def test_flag_values_are_taken_as_given_not_as_yaml(workdir, capsys):
+    argv = ["tune", "--config", DIGITS, "--n-trials", "1", "--epochs", "1", "--no-tracking", "--quiet"]
+    assert main([*argv, "--study-name", "exp #3", "--experiment", "on"]) == 0
+    assert main([*argv, "--study-name", "2024"]) == 0
+    assert main([*argv, "--set", "study.name=my study  training.lr=0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "study exp #3: " in out and "study 2024: " in out and "study my study: " in out
+    names = {s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{workdir}/optuna.db")}
+    assert names == {"exp #3", "2024", "my study"}

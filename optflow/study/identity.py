@@ -77,6 +77,12 @@ def check_identity(study: optuna.Study, config: Config, data: Dataset) -> list[t
                     f"study {config.study.name!r} was made for another task: {field} was {_show(before)}, now "
                     f"{_show(now)}; use another --study-name"
                 )
+    stored_direction = study.direction.name.lower()  # also for a study made before definitions were recorded
+    if stored_direction != config.study.resolved_direction:
+        raise UsageError(
+            f"study {config.study.name!r} was made for another task: study.direction was {stored_direction!r}, "
+            f"now {config.study.resolved_direction!r}; use another --study-name"
+        )
     before, now = attrs.get(SETTINGS_ATTR, {}), settings(config)
     if before != now:
         set_study_system_attr(study, SETTINGS_ATTR, now)

@@ -12,8 +12,8 @@ from optuna.trial import TrialState
 
 from optflow.config import Config
 from optflow.data import load_dataset
-from optflow.errors import UsageError
 from optflow.records import BestSoFar
+from optflow.search.optuna_private import set_study_system_attr
 from optflow.search.pruners import make_pruner
 from optflow.search.samplers import make_sampler
 from optflow.study.budget import budget, in_flight, spends_budget, study_trials, trials_used
@@ -28,54 +28,40 @@ from optflow.study.storage import HEARTBEAT_SECONDS, fail_stale_trials, open_sto
 from optflow.tracking.mlflow_runs import StudyRun
 from optflow.tracking.tracker import NullTracker, StudyTracker
 from optflow.training import TrainingDiverged
+from optflow.urls import brief_error, mask_password
 
 # How often a worker with nothing left to run looks at the others' trials (to finish or go stale); cheap reads.
 POLL_SECONDS = min(1.0, HEARTBEAT_SECONDS)
 
 
-class _DivergedTrialsFilter(logging.Filter):
-    """Drops Optuna's two warnings (one with a traceback) about a trial that diverged: a diverged trial is an
-    outcome, not a bug, and the reporter already says it in one line with its reason."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._numbers: set[str] = set()
+class _FailedTrialFilter(logging.Filter):
+    """Drops Optuna's two warnings about a failed trial (one with a traceback). Each failure is said once
+    elsewhere: a diverged trial in its one line with the reason, an interrupt and a broken storage in one line
+    from the command, and a bug in the traceback of the exception Optuna raises again."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         words = record.getMessage().split(maxsplit=3)
-        if len(words) < 3 or words[0] != "Trial" or words[2] != "failed":
-            return True
-        if record.exc_info and isinstance(record.exc_info[1], TrainingDiverged):
-            self._numbers.add(words[1])
-            return False
-        return words[1] not in self._numbers
+        return not (len(words) >= 3 and words[0] == "Trial" and words[2] == "failed")
 
 
 def _quiet_optuna() -> None:
-    """Optuna's warnings and errors only, without its tracebacks for diverged trials."""
+    """Optuna's warnings and errors only, without its lines about failed trials (said once elsewhere)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for handler in logging.getLogger("optuna").handlers:
-        if not any(isinstance(f, _DivergedTrialsFilter) for f in handler.filters):
-            handler.addFilter(_DivergedTrialsFilter())
+        if not any(isinstance(f, _FailedTrialFilter) for f in handler.filters):
+            handler.addFilter(_FailedTrialFilter())
 
 
 def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.Study:
-    """Create the study or load it (resume); refuses a stored study whose direction differs."""
-    direction = config.study.resolved_direction
-    study = optuna.create_study(
+    """Create the study or load it (resume or join); `check_identity` tells whether it is the same task."""
+    return optuna.create_study(
         storage=storage,
         study_name=config.study.name,
         sampler=make_sampler(config.study.sampler, config.study.seed, config.search, spends_budget),
         pruner=make_pruner(config.study.pruner),
-        direction=direction,
+        direction=config.study.resolved_direction,
         load_if_exists=True,
     )
-    stored = study.direction.name.lower()
-    if stored != direction:
-        raise UsageError(
-            f"study.direction must match the stored study {config.study.name!r} ({stored}); got {direction}"
-        )
-    return study
 
 
 def run_study(
@@ -99,12 +85,12 @@ def run_study(
         tracker = StudyTracker(config, tracking_uri=options.tracking_uri, inline=options.inline_tracking)
     reporter = options.reporter
     total = budget(config)
-    status, only_if_running, study, result = "FAILED", False, None, None
+    status, if_changed, study, result = "FAILED", False, None, None
     try:
         _quiet_optuna()
-        with lock.held():  # one worker at a time creates the database (its schema), then its study
+        with lock.held():  # one worker at a time creates the databases (their schemas race), then the study
             storage = open_storage(config.study.storage)
-        tracker.ready()  # a tracking store that cannot be used: refused before the study is made
+            tracker.ready()  # a tracking store that cannot be used: refused before the study is made
         with lock.held():
             study = open_study(config, storage)
             changes = check_identity(study, config, data)  # a study of another task: refused, nothing made
@@ -116,7 +102,7 @@ def run_study(
             reporter.notice(f"study {config.study.name!r}: {said} from trial {len(trials)} on")
         if spent:  # nothing to run; what an earlier session left undone is mended above and here
             tracker.finish_study(study, lock)
-            status, only_if_running = "FINISHED", True
+            status, if_changed = "FINISHED", True
             result = replace(
                 study_result(study, config, tracker.study_run_id, tracker.tracking_uri, ()), already_spent=True
             )
@@ -138,11 +124,40 @@ def run_study(
     except KeyboardInterrupt:
         status = "KILLED"
         raise
+    except Exception as error:
+        if study is not None and not _writable(study):  # a full disk, a lost database server: not a bug
+            url = mask_password(config.study.storage)
+            raise StorageFailed(
+                f"the study's storage {url!r} failed mid-study: {brief_error(error)}; trials that ended are "
+                "recorded, and the same command finishes the study once the storage works again"
+            ) from error
+        raise
     finally:
         lock.close()
-        others_running = tracker.study_run is not None and in_flight(study_trials(study))
-        unlogged = tracker.close(status if status == "FINISHED" or not others_running else None, only_if_running)
+        others_running = tracker.study_run is not None and _in_flight(study)
+        unlogged = tracker.close(status if status == "FINISHED" or not others_running else None, if_changed)
     return replace(result, unlogged_runs=unlogged)
+
+
+class StorageFailed(RuntimeError):
+    """The study's storage stopped working mid-study (a full disk, a lost database server)."""
+
+
+def _writable(study: optuna.Study) -> bool:
+    """Whether the storage still takes a write (a failed one tells a broken storage from a bug)."""
+    try:
+        set_study_system_attr(study, "optflow:alive", time.time())
+        return True
+    except Exception:  # noqa: BLE001 - any failure of the write says the storage is not usable
+        return False
+
+
+def _in_flight(study: optuna.Study) -> bool:
+    """Whether another worker still runs a trial; False when the storage cannot tell."""
+    try:
+        return in_flight(study_trials(study))
+    except Exception:  # noqa: BLE001 - a broken storage: nobody can go on with it
+        return False
 
 
 def result_of(config: Config, study_run_id: str | None = None, tracking_uri: str | None = None) -> StudyResult:

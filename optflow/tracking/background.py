@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
-from optflow.urls import mask_text
+from optflow.urls import brief_error
 
 logger = logging.getLogger("optflow")
 
@@ -105,8 +105,7 @@ class Background:
             return
         self.failures += 1
         if self.failures == 1:
-            error = future.exception()
-            reason = mask_text(f"{type(error).__name__}: {error}".splitlines()[0])
+            reason = brief_error(future.exception())
             logger.warning(
                 "MLflow tracking failed (%s): %s; the study goes on, and what cannot be logged is counted",
                 self._where or "tracking store",

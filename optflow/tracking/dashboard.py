@@ -67,7 +67,13 @@ def artifact_dir(storage_url: str, configured: str = "") -> Path:
         path = Path(storage_url.removeprefix("sqlite:///").split("?", 1)[0]).resolve().parent / ARTIFACTS_DIR
     else:
         path = Path(ARTIFACTS_DIR).resolve()
-    if path.exists() and not path.is_dir():
+    try:
+        is_file = path.exists() and not path.is_dir()
+    except OSError as error:
+        raise UsageError(
+            f"study.artifact_dir must be a directory optflow can reach; got {str(path)!r} ({error.strerror})"
+        ) from None
+    if is_file:
         raise UsageError(f"study.artifact_dir must be a directory; got {str(configured or path)!r} (a file)")
     return path
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -36,7 +35,7 @@ from optflow.contract import (
 )
 from optflow.errors import UsageError
 from optflow.records import TrialOutcome
-from optflow.urls import mask_password, mask_text
+from optflow.urls import brief_error, mask_password
 
 # MLflow's batch limits: 1000 metrics, 100 params and 100 tags per log_batch call.
 MAX_METRICS_PER_BATCH = 1000
@@ -79,11 +78,18 @@ def _fail_fast() -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _reason(error: Exception) -> str:
-    """The gist of a tracking error in a few words: `Connection refused`, not a page of retry details."""
-    text = mask_text(str(error))
-    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
-    return errno.group(1).strip() if errno else text.splitlines()[0][:200] if text else type(error).__name__
+def _check_sqlite_file(tracking_uri: str) -> None:
+    """Raise if an SQLite tracking store cannot be created or written (a read-only directory, not a database)."""
+    import sqlite3
+
+    path = Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("BEGIN IMMEDIATE")  # takes the write lock: needs a writable database
+        connection.rollback()
+    finally:
+        connection.close()
 
 
 def check_store(tracking_uri: str, experiment_name: str | None) -> None:
@@ -92,13 +98,15 @@ def check_store(tracking_uri: str, experiment_name: str | None) -> None:
     hold the first call for minutes)."""
     where = mask_password(tracking_uri)
     try:
+        if tracking_uri.startswith("sqlite:///"):
+            _check_sqlite_file(tracking_uri)  # MLflow retries a file it cannot open for a minute, warning each time
         with _fail_fast():
             mlflow = MlflowClient(tracking_uri)
             experiment = mlflow.get_experiment_by_name(experiment_name or "Default")
     except Exception as error:  # noqa: BLE001 - an unknown scheme, a dead server, an unwritable file: all one line
         raise UsageError(
             f"the MLflow tracking store (--tracking-uri or MLFLOW_TRACKING_URI) must answer; got {where!r}: "
-            f"{_reason(error)}"
+            f"{brief_error(error)}"
         ) from None
     if experiment_name and experiment is not None and experiment.lifecycle_stage == "deleted":
         raise UsageError(
@@ -301,13 +309,13 @@ def log_study_artifacts(study_run: StudyRun, files: Mapping[str, bytes | str]) -
         client(study_run.tracking_uri).log_artifacts(study_run.run_id, tmp)
 
 
-def close_study_run(study_run: StudyRun, status: str, only_if_running: bool = False) -> None:
-    """Set the study run's final status when optflow owns it (FINISHED, KILLED or FAILED); with
-    `only_if_running`, only a run a crashed session left RUNNING."""
+def close_study_run(study_run: StudyRun, status: str, if_changed: bool = False) -> None:
+    """Set the study run's final status when optflow owns it (FINISHED, KILLED or FAILED); with `if_changed`,
+    only when it has another one (a session that ran nothing mends what an interrupted one left)."""
     if not study_run.owned:
         return
     mlflow = client(study_run.tracking_uri)
-    if only_if_running and mlflow.get_run(study_run.run_id).info.status != "RUNNING":
+    if if_changed and mlflow.get_run(study_run.run_id).info.status == status:
         return
     mlflow.set_terminated(study_run.run_id, status)
 

@@ -351,13 +351,13 @@ class StudyTracker:
             if stored.exception() is None:  # waits for it; a failure is warned about and counted
                 set_study_system_attr(study, SYSTEM_ATTR_SUMMARY, n_trials)
 
-    def close(self, status: str | None, only_if_running: bool = False) -> int:
+    def close(self, status: str | None, if_changed: bool = False) -> int:
         """Wait for every logging call; end the study run with `status` (None: leave it to other workers).
 
         Returns how many of this worker's trials could not be logged (their runs missing or incomplete).
         """
         if status is not None and self.study_run is not None:
-            self._background.submit(mlflow_runs.close_study_run, self.study_run, status, only_if_running, always=True)
+            self._background.submit(mlflow_runs.close_study_run, self.study_run, status, if_changed, always=True)
         self._background.close()
         return self._unlogged + sum(not run.logged() for run in self._trial_runs)
 
@@ -385,5 +385,5 @@ class NullTracker:
     def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
         pass
 
-    def close(self, status: str | None, only_if_running: bool = False) -> int:
+    def close(self, status: str | None, if_changed: bool = False) -> int:
         return 0

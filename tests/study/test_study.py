@@ -123,7 +123,7 @@ def test_stored_study_with_other_direction_is_refused(tmp_path):
     from optflow.errors import UsageError
 
     run_study(make_config(tmp_path, n_trials=1, sampler="random"), RunOptions(tracking=False))
-    with pytest.raises(UsageError, match="study.direction must match the stored study 's' \\(minimize\\)"):
+    with pytest.raises(UsageError, match="study 's' was made for another task: study.direction was 'minimize'"):
         run_study(make_config(tmp_path, n_trials=1, sampler="random", direction="maximize"), RunOptions(tracking=False))
 
 

@@ -170,7 +170,7 @@ def test_workers_refuse_a_storage_they_cannot_share(tmp_path):
     process = tune(config, "sqlite:///:memory:", f"sqlite:///{tmp_path}/mlflow.db", "--workers", "2")
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 2
-    assert output.strip().splitlines()[-1].startswith("optflow: error: study.storage must be a database the worker")
+    assert output.strip().splitlines()[-1].startswith("optflow: error: study.storage must be a database file or server")
     assert not (tmp_path / "mlflow.db").exists()
 
 
