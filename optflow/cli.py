@@ -64,20 +64,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"optflow: error: {message}\n")
 
 
+def _flag(name: str) -> list[str]:
+    """A flag and its underscore spelling: `mlflow run -P n_trials=20` passes an MLproject parameter it does not
+    declare as `--n_trials 20`, so the MLproject declares only `config` and logs only what a user gave."""
+    return [name, "--" + name[2:].replace("-", "_")] if "-" in name[2:] else [name]
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="", help="YAML config file (see configs/)")
     for flag, field in FIELD_FLAGS.items():
-        parser.add_argument(flag, default="", metavar="VALUE", help=f"override {field}")
+        parser.add_argument(*_flag(flag), default="", metavar="VALUE", help=f"override {field}")
     parser.add_argument(
         "--set",
+        "--overrides",
+        dest="set",
         action="append",
         default=[],
         metavar="SECTION.FIELD=VALUE",
-        help="override any config field, e.g. --set training.lr=0.1 (repeatable; several may share one value, "
-        "separated by spaces)",
+        help="override any config field, e.g. --set training.lr=0.1 (repeatable; one value may hold several, "
+        "each starting with section.field=)",
     )
-    parser.add_argument("--tracking-uri", default="", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
-    parser.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    parser.add_argument(*_flag("--tracking-uri"), default="", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
+    parser.add_argument(*_flag("--no-tracking"), action="store_true", help="do not log to MLflow")
     parser.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
 
 

@@ -24,6 +24,7 @@ METRICS_MAXIMIZED = ("val_accuracy",)
 TAG_STUDY_NAME = "optuna.study_name"
 TAG_TRIAL_NUMBER = "optuna.trial_number"
 TAG_TRIAL_STATE = "optuna.trial_state"  # COMPLETE, PRUNED or FAIL: Optuna's state is the truth
+TAG_PRUNED_AT = "optflow.pruned_at_epoch"  # a pruned trial's run: the last epoch it ran
 TAG_FAIL_REASON = "optflow.fail_reason"
 TAG_WORKER = "optflow.worker"  # host:pid of the process that ran the trial
 TAG_RETRY_OF = "optflow.retry_of"  # the dead worker's trial this one retries
@@ -34,12 +35,15 @@ TAG_SAMPLER = "optflow.sampler"
 TAG_STORAGE = "optflow.storage"  # password masked
 TAG_STUDY_RUN_ID = "optflow.study_run_id"  # on a run `mlflow run` made for a resumed study: the study's run
 TAG_CHANGE = "optflow.change"  # `optflow.change.12.sampler = random -> gp`: a setting changed from trial 12 on
+TAG_BEST_RUN = "optflow.best_trial_run_id"  # the study run: its best trial's run, linked from its description
 # `optflow train`'s run.
 TAG_KIND = "optflow.kind"
 TAG_DATA = "optflow.data"
 
 TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL")
-RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}  # Optuna state -> MLflow status
+# Optuna state -> MLflow status. A pruned trial ran as it should and was stopped early by design: FINISHED, told
+# apart by its tags (the MLflow UI draws KILLED and FAILED with the same red cross).
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
 INTERRUPTED_STATUS = "KILLED"  # Ctrl-C or SIGTERM: the run was stopped, not failed
 INTERRUPTED_REASON = "interrupted (Ctrl-C or SIGTERM)"
 

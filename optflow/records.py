@@ -47,22 +47,27 @@ class TrialOutcome:
     value: float | None  # the trial's result: the best monitored value of a complete trial, else None
     records: Sequence[EpochRecord]
     params: Mapping[str, Any] = field(default_factory=dict)  # what the sampler chose
-    started_ms: int = 0  # wall clock, for the metric timestamps
+    started_ms: int = 0  # wall clock when the trial started (ms): its run's start time and metric timestamps
     reason: str = ""  # why it did not complete
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM (run again later, not a failure of its own)
     study_best: float | None = None  # the study's best value once this trial ended, as this worker knows it
     improved: bool = False  # this trial set `study_best`
+    ended_ms: int = 0  # wall clock when it ended (ms): its run's end time, however late the run is logged
+    metric: str = "val_loss"  # the study's metric, whose best value the run carries for sorting runs
 
     @property
     def complete(self) -> bool:
         return self.state == "COMPLETE"
 
     def final_metrics(self) -> dict[str, float]:
-        """The once-per-run metrics; best_val_loss only for a run that completed (never a pruned run's)."""
+        """The once-per-run metrics; the best values only for a run that completed (never a pruned run's):
+        best_val_loss, and `best_<metric>` (the trial's value) when the study optimises another metric."""
         records = self.records
         final = {EPOCHS_RUN: float(len(records)), TRAIN_SECONDS: records[-1].seconds if records else 0.0}
         if self.complete and records:
             final[BEST_VAL_LOSS] = min(r.val_loss for r in records)
+            if self.metric != "val_loss" and self.value is not None:
+                final[f"best_{self.metric}"] = self.value
         return final
 
 

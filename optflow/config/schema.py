@@ -6,6 +6,7 @@ Validation lives in `validation.py` and `search.py`; these classes only hold val
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -206,6 +207,12 @@ class Config:
             updates.setdefault(SEARCHABLE[name], {})[name] = value
         return replace(self, **{section: replace(getattr(self, section), **u) for section, u in updates.items()})
 
+    def applies(self, name: str) -> bool:
+        """Whether the training or model field `name` acts in this config (`momentum` only with the momentum
+        optimiser, `gamma` only with a schedule that decays by it, ...): a run lists only the params it used."""
+        rule = APPLIES.get(name)
+        return rule is None or rule(self)
+
     def resolved(self) -> dict[str, Any]:
         """The config one training run used, YAML-ready, without the search and with the storage password
         masked: replay it with `optflow train --config`."""
@@ -236,4 +243,18 @@ SEARCHABLE: dict[str, str] = {
     **{f.name: "training" for f in fields(TrainingConfig)},
     "kind": "model",
     "activation": "model",
+}
+
+# Fields that act only under another field's value (the rest always act).
+APPLIES: dict[str, Callable[[Config], bool]] = {
+    "momentum": lambda c: c.training.optimizer == "momentum",
+    "gamma": lambda c: c.training.schedule in ("exponential", "step"),
+    "step_size": lambda c: c.training.schedule == "step",
+    "decay_rate": lambda c: c.training.schedule == "inverse_time",
+    "min_lr": lambda c: c.training.schedule == "cosine",
+    "min_delta": lambda c: c.training.early_stopping_patience > 0,
+    "batch_size": lambda c: c.training.optimizer != "gd",  # gradient descent takes the whole set each step
+    "hidden": lambda c: c.model.kind == "mlp",
+    "activation": lambda c: c.model.kind == "mlp",
+    "dropout": lambda c: c.model.kind == "mlp",  # a linear model has no hidden layer to drop out of
 }

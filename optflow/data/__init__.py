@@ -1,19 +1,36 @@
-"""Data sets by name -> a split `Dataset` with its `DataSpec`: bundled, synthetic and CSV tables."""
+"""Data sets by name -> a split `Dataset` with its `DataSpec` and preprocessing: bundled, synthetic and CSV tables.
+
+The loaders (scikit-learn, the CSV reader) are imported on first use: a logged model unpickles the
+preprocessing from this package, and should not need the loaders to be installed.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from optflow.config import DataConfig
 from optflow.data.dataset import CLASSIFICATION, REGRESSION, Dataset, DataSpec
-from optflow.data.tabular import TABLES, load_table
 
-DATASETS: dict[str, Callable[[DataConfig], Dataset]] = {name: load_table for name in TABLES}
+if TYPE_CHECKING:
+    from optflow.config import DataConfig
 
 
 def load_dataset(config: DataConfig) -> Dataset:
     """The configured data set, split and ready for training; bad data is a `UsageError` naming the field."""
-    return DATASETS[config.name](config)
+    return datasets()[config.name](config)
+
+
+def datasets() -> dict[str, Callable[[DataConfig], Dataset]]:
+    """Every data set by name."""
+    from optflow.data.tabular import TABLES, load_table
+
+    return {name: load_table for name in TABLES}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DATASETS":  # the registry the config validates `data.name` against
+        return datasets()
+    raise AttributeError(f"module 'optflow.data' has no attribute {name!r}")
 
 
 __all__ = ["CLASSIFICATION", "DATASETS", "REGRESSION", "DataSpec", "Dataset", "load_dataset"]

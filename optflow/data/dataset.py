@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-CLASSIFICATION = "classification"
-REGRESSION = "regression"
+from optflow.data.preprocessing import CLASSIFICATION, REGRESSION
+
+__all__ = ["CLASSIFICATION", "REGRESSION", "DataSpec", "Dataset"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class Dataset:
     n_outputs: int  # classes, or 1 for regression
     target_scale: float = 1.0  # regression: std of the raw training target, to report RMSE in its units
     source: str = ""  # where the rows came from: a CSV path or the scikit-learn call that made them
+    preprocessing: Any = None  # raw rows <-> the network's numbers (`TablePreprocessing`), for the logged model
+    raw_val: Any = None  # the validation rows as the user has them (a DataFrame), in the order of x_val
+    raw_val_target: Any = None  # their targets, as the user has them (labels, target units)
 
     @property
     def n_features(self) -> int:

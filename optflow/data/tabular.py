@@ -1,12 +1,13 @@
 """Tables -> standardised train/validation tensors: scikit-learn's bundled sets, synthetic sets, CSV files.
 
-Everything is held as whole tensors so the training loop does no per-sample Python work. Standardisation
-is fitted on the training rows only, so validation numbers are honest.
+Everything is held as whole tensors so the training loop does no per-sample Python work. The preprocessing
+(one-hot text, standardisation fitted on the training rows only, so validation numbers are honest) is kept
+with the data, for the logged model to take raw rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from sklearn import datasets as sk_datasets
 from sklearn.model_selection import train_test_split
 
 from optflow.config import DataConfig
-from optflow.data.dataset import CLASSIFICATION, REGRESSION, Dataset
+from optflow.data.dataset import Dataset
+from optflow.data.preprocessing import CLASSIFICATION, REGRESSION, fit_table, text_columns
 from optflow.errors import UsageError
 
 # A CSV target with at most this many distinct integer values is taken as class labels under task: auto.
@@ -26,21 +28,24 @@ MAX_AUTO_CLASSES = 20
 
 @dataclass(frozen=True)
 class RawData:
-    """Features and target before splitting."""
+    """Features (as the user has them: numbers and text) and target, before splitting."""
 
-    x: np.ndarray
+    frame: pd.DataFrame
     y: np.ndarray
     task: str
-    feature_names: tuple[str, ...]
     source: str = ""
+
+
+def _numbers(x: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame(np.asarray(x), columns=list(names))
 
 
 def _bundled(loader: Callable, task: str) -> Callable[[DataConfig], RawData]:
     def load(config: DataConfig) -> RawData:
         bunch = loader()
-        names = tuple(str(n) for n in getattr(bunch, "feature_names", range(bunch.data.shape[1])))
+        names = [str(n) for n in getattr(bunch, "feature_names", range(bunch.data.shape[1]))]
         source = f"sklearn.datasets.{loader.__name__}()"
-        return RawData(np.asarray(bunch.data), np.asarray(bunch.target), task, names, source)
+        return RawData(_numbers(bunch.data, names), np.asarray(bunch.target), task, source)
 
     return load
 
@@ -65,7 +70,7 @@ def _synthetic_classification(config: DataConfig) -> RawData:
         f"sklearn.datasets.make_classification(n_samples={config.n_samples}, n_features={config.n_features}, "
         f"n_classes={config.n_classes}, flip_y={config.noise}, random_state={config.seed})"
     )
-    return RawData(x, y, CLASSIFICATION, tuple(f"x{i}" for i in range(config.n_features)), source)
+    return RawData(_numbers(x, [f"x{i}" for i in range(config.n_features)]), y, CLASSIFICATION, source)
 
 
 def _synthetic_regression(config: DataConfig) -> RawData:
@@ -80,7 +85,7 @@ def _synthetic_regression(config: DataConfig) -> RawData:
         f"sklearn.datasets.make_regression(n_samples={config.n_samples}, n_features={config.n_features}, "
         f"noise={config.noise}, random_state={config.seed})"
     )
-    return RawData(x, y, REGRESSION, tuple(f"x{i}" for i in range(config.n_features)), source)
+    return RawData(_numbers(x, [f"x{i}" for i in range(config.n_features)]), y, REGRESSION, source)
 
 
 def _csv(config: DataConfig) -> RawData:
@@ -106,15 +111,14 @@ def _csv(config: DataConfig) -> RawData:
     target = frame.pop(config.target)
     if frame.shape[1] == 0:
         raise UsageError(f"data.path {config.path} has no feature columns besides the target {config.target!r}")
-    features = pd.get_dummies(frame, dtype=float)  # text columns become one-hot columns
     task = config.task if config.task != "auto" else _infer_task(target)
     if task == REGRESSION and not pd.api.types.is_numeric_dtype(target):
         raise UsageError(
             f"data.task must be classification for the text target column {config.target!r} of {config.path}; "
             f"got 'regression'"
         )
-    columns = tuple(map(str, features.columns))
-    return RawData(features.to_numpy(dtype=float), target.to_numpy(), task, columns, str(path.resolve()))
+    frame.columns = [str(c) for c in frame.columns]
+    return RawData(frame, target.to_numpy(), task, str(path.resolve()))
 
 
 def _infer_task(target: pd.Series) -> str:
@@ -142,26 +146,27 @@ TABLES: dict[str, Callable[[DataConfig], RawData]] = {
 def load_table(config: DataConfig) -> Dataset:
     """Load, check, split (stratified for classes) and standardise the configured table."""
     raw = TABLES[config.name](config)
-    if config.task != "auto" and config.task != raw.task:
-        raw = RawData(raw.x, raw.y, config.task, raw.feature_names, raw.source)
-    x = np.asarray(raw.x, dtype=np.float64)
-    if not np.isfinite(x).all():
-        column = raw.feature_names[int(np.where(~np.isfinite(x).all(axis=0))[0][0])]
+    task = config.task if config.task != "auto" else raw.task
+    frame, target = raw.frame, raw.y
+    numeric = [c for c in frame.columns if c not in text_columns(frame)]
+    numbers = frame[numeric].to_numpy(dtype=np.float64)
+    if not np.isfinite(numbers).all():
+        column = numeric[int(np.where(~np.isfinite(numbers).all(axis=0))[0][0])]
         raise UsageError(f"data {config.name!r} has NaN or infinite values in feature {column!r}; clean them first")
 
-    if raw.task == CLASSIFICATION:
-        classes, y = np.unique(raw.y, return_inverse=True)
+    if task == CLASSIFICATION:
+        classes, y = np.unique(target, return_inverse=True)
         if len(classes) < 2:
             raise UsageError(f"data {config.name!r} target must have at least 2 classes; got {len(classes)}")
         stratify = y if np.bincount(y).min() >= 2 else None
     else:
-        y = np.asarray(raw.y, dtype=np.float64)
+        y = np.asarray(target, dtype=np.float64)
         if not np.isfinite(y).all():
             raise UsageError(f"data {config.name!r} has NaN or infinite target values; clean them first")
         stratify = None
     try:
-        x_train, x_val, y_train, y_val = train_test_split(
-            x, y, test_size=config.val_fraction, random_state=config.seed, stratify=stratify
+        train_rows, val_rows = train_test_split(
+            np.arange(len(y)), test_size=config.val_fraction, random_state=config.seed, stratify=stratify
         )
     except ValueError as error:  # too few rows for the split, or for a class in each part
         raise UsageError(
@@ -169,31 +174,30 @@ def load_table(config: DataConfig) -> Dataset:
             f"got {config.val_fraction} ({error})"
         ) from None
 
-    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
-    std[std == 0] = 1.0  # constant columns (digits has some) stay zero instead of dividing by zero
-    x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
-
-    if raw.task == CLASSIFICATION:
-        to_target = torch.from_numpy
-        n_outputs, scale = len(classes), 1.0
-        y_train, y_val = y_train.astype(np.int64), y_val.astype(np.int64)
+    preprocessing = fit_table(frame, train_rows, task, target)
+    x = preprocessing.encode(frame)
+    if task == CLASSIFICATION:
+        y_train, y_val = (
+            torch.from_numpy(y[train_rows].astype(np.int64)),
+            torch.from_numpy(y[val_rows].astype(np.int64)),
+        )
+        n_outputs = len(classes)
     else:
-        y_mean, scale = float(y_train.mean()), float(y_train.std() or 1.0)
-        y_train, y_val = (y_train - y_mean) / scale, (y_val - y_mean) / scale
+        scaled = (y - preprocessing.target_mean) / preprocessing.target_scale
+        y_train, y_val = (torch.from_numpy(scaled[rows].astype(np.float32)) for rows in (train_rows, val_rows))
         n_outputs = 1
-
-        def to_target(a: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(a.astype(np.float32))
-
     return Dataset(
         name=config.name,
-        task=raw.task,
-        x_train=torch.from_numpy(x_train.astype(np.float32)),
-        y_train=to_target(y_train),
-        x_val=torch.from_numpy(x_val.astype(np.float32)),
-        y_val=to_target(y_val),
-        feature_names=raw.feature_names,
+        task=task,
+        x_train=torch.from_numpy(x[train_rows]),
+        y_train=y_train,
+        x_val=torch.from_numpy(x[val_rows]),
+        y_val=y_val,
+        feature_names=tuple(preprocessing.encoded_columns),
         n_outputs=n_outputs,
-        target_scale=scale,
+        target_scale=preprocessing.target_scale,
         source=raw.source,
+        preprocessing=preprocessing,
+        raw_val=frame.iloc[val_rows].reset_index(drop=True),
+        raw_val_target=np.asarray(target)[val_rows],
     )

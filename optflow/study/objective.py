@@ -86,6 +86,8 @@ class Objective:
                 interrupted=interrupted,
                 study_best=self.best.value,
                 improved=improved,
+                ended_ms=int(time.time() * 1000),
+                metric=study.metric,
             )
             run.finish(outcome, model)
             self.reporter.trial_ended(outcome, self.worker)

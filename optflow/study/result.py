@@ -36,6 +36,7 @@ class StudyResult:
     n_failed: int = 0  # failed by themselves (diverged, errors), not lost to an interrupt
     already_spent: bool = False  # the budget was spent before this session: it ran nothing
     unlogged_runs: int = 0  # this session's trials whose MLflow runs could not be (completely) logged
+    model_uri: str | None = None  # the best model, when this worker logged it (`models:/m-...`)
 
 
 def study_result(

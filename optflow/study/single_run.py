@@ -59,7 +59,15 @@ def run_training(
     finally:
         value = best_value(records, config.study.metric, maximize) if state == "COMPLETE" else math.nan
         outcome = TrialOutcome(
-            0, state, value if state == "COMPLETE" else None, tuple(records), {}, started_ms, reason, interrupted
+            number=0,
+            state=state,
+            value=value if state == "COMPLETE" else None,
+            records=tuple(records),
+            started_ms=started_ms,
+            reason=reason,
+            interrupted=interrupted,
+            ended_ms=int(time.time() * 1000),
+            metric=config.study.metric,
         )
         run.finish(outcome, model)
         tracker.close()

@@ -26,7 +26,7 @@ from optflow.study.preflight import preflight
 from optflow.study.result import StudyResult, stored_durations, study_result
 from optflow.study.storage import HEARTBEAT_SECONDS, fail_stale_trials, open_storage, stale_trial_callback
 from optflow.tracking.mlflow_runs import StudyRun
-from optflow.tracking.tracker import NullTracker, StudyTracker
+from optflow.tracking.tracker import NullTracker, StudyTracker, last_trial_end_ms
 from optflow.training import TrainingDiverged
 from optflow.urls import brief_error, mask_password
 
@@ -135,8 +135,9 @@ def run_study(
     finally:
         lock.close()
         others_running = tracker.study_run is not None and _in_flight(study)
-        unlogged = tracker.close(status if status == "FINISHED" or not others_running else None, if_changed)
-    return replace(result, unlogged_runs=unlogged)
+        end_ms = _last_end(study) if status == "FINISHED" else None  # a FINISHED study ended with its last trial
+        unlogged = tracker.close(status if status == "FINISHED" or not others_running else None, if_changed, end_ms)
+    return replace(result, unlogged_runs=unlogged, model_uri=tracker.model_uri)
 
 
 class StorageFailed(RuntimeError):
@@ -150,6 +151,13 @@ def _writable(study: optuna.Study) -> bool:
         return True
     except Exception:  # noqa: BLE001 - any failure of the write says the storage is not usable
         return False
+
+
+def _last_end(study: optuna.Study) -> int | None:
+    try:
+        return last_trial_end_ms(study)
+    except Exception:  # noqa: BLE001 - a broken storage: end the run now
+        return None
 
 
 def _in_flight(study: optuna.Study) -> bool:

@@ -28,6 +28,7 @@ from optflow.contract import (
     STUDY_BEST_VALUE,
     TAG_CHANGE,
     TAG_FAIL_REASON,
+    TAG_PRUNED_AT,
     TAG_SAMPLER,
     TAG_STUDY_RUN_ID,
     TAG_TRIAL_NUMBER,
@@ -134,7 +135,8 @@ class FinishedRun:
     title: str  # of the loss-curve figure
     optuna_artifact: tuple[str, str] | None = None  # (artifact directory, reserved id) for optuna-dashboard
     model: bytes | None = None  # a torch.save'd module to log with the run
-    input_example: Any = None
+    preprocessing: Any = None  # the data's, logged inside the model
+    input_example: Any = None  # raw rows (a DataFrame)
     terminate: bool = True  # False leaves the status to `mlflow run`, which owns the run
 
 
@@ -233,10 +235,14 @@ def start_run(
     tags: Mapping[str, str],
     dataset: Any = None,
     parent_run_id: str | None = None,
+    start_ms: int | None = None,
 ) -> str:
-    """A new run with its params and data set (a child of `parent_run_id` when given); returns its id."""
+    """A new run with its params and data set (a child of `parent_run_id` when given); returns its id.
+
+    `start_ms` is when its trial started: the tracking process may make the run later than that.
+    """
     tags = {**tags, MLFLOW_PARENT_RUN_ID: parent_run_id} if parent_run_id else dict(tags)
-    run_id = client(tracking_uri).create_run(experiment, run_name=run_name, tags=tags).info.run_id
+    run_id = client(tracking_uri).create_run(experiment, start_time=start_ms, run_name=run_name, tags=tags).info.run_id
     log_params(tracking_uri, run_id, params)
     _log_dataset(tracking_uri, run_id, dataset)
     return run_id
@@ -268,7 +274,9 @@ def finish_run(tracking_uri: str, run_id: str, finished: FinishedRun) -> None:
     now = int(time.time() * 1000)
     metrics += [Metric(name, float(value), now, 0) for name, value in outcome.final_metrics().items()]
     tags = {TAG_TRIAL_STATE: outcome.state}
-    if outcome.reason:
+    if outcome.state == "PRUNED" and outcome.records:
+        tags[TAG_PRUNED_AT] = str(outcome.records[-1].epoch)
+    elif outcome.reason:
         tags[TAG_FAIL_REASON] = outcome.reason[:MAX_TAG_LENGTH]
     log_metrics(tracking_uri, run_id, metrics, tags)
 
@@ -285,9 +293,9 @@ def finish_run(tracking_uri: str, run_id: str, finished: FinishedRun) -> None:
     if finished.model is not None:
         from optflow.tracking.model_artifact import log_model
 
-        log_model(tracking_uri, run_id, finished.model, finished.input_example)
-    if finished.terminate:
-        client(tracking_uri).set_terminated(run_id, run_status(outcome))
+        log_model(tracking_uri, run_id, finished.model, finished.preprocessing, finished.input_example)
+    if finished.terminate:  # ended when the trial did, however late this runs
+        client(tracking_uri).set_terminated(run_id, run_status(outcome), end_time=outcome.ended_ms or None)
 
 
 def finish_trial_run(study_run: StudyRun, run_id: str, finished: FinishedRun) -> None:
@@ -299,8 +307,13 @@ def finish_trial_run(study_run: StudyRun, run_id: str, finished: FinishedRun) ->
         client(study_run.tracking_uri).log_metric(study_run.run_id, STUDY_BEST_VALUE, best, step=step)
 
 
-def log_study_artifacts(study_run: StudyRun, files: Mapping[str, bytes | str]) -> None:
-    """Write summary files (path inside the run -> content) to the study run, as one upload of a tree."""
+def log_study_artifacts(
+    study_run: StudyRun, files: Mapping[str, bytes | str], tags: Mapping[str, str] | None = None
+) -> None:
+    """Write summary files (path inside the run -> content) to the study run, as one upload of a tree, and
+    set `tags` (its best trial's run, its description)."""
+    if tags:
+        client(study_run.tracking_uri).log_batch(study_run.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
     with tempfile.TemporaryDirectory() as tmp:
         for path, content in files.items():
             local = Path(tmp, path)
@@ -309,21 +322,22 @@ def log_study_artifacts(study_run: StudyRun, files: Mapping[str, bytes | str]) -
         client(study_run.tracking_uri).log_artifacts(study_run.run_id, tmp)
 
 
-def close_study_run(study_run: StudyRun, status: str, if_changed: bool = False) -> None:
-    """Set the study run's final status when optflow owns it (FINISHED, KILLED or FAILED); with `if_changed`,
-    only when it has another one (a session that ran nothing mends what an interrupted one left)."""
+def close_study_run(study_run: StudyRun, status: str, if_changed: bool = False, end_ms: int | None = None) -> None:
+    """Set the study run's final status when optflow owns it (FINISHED, KILLED or FAILED), ending it at `end_ms`
+    (the last trial's end) or now; with `if_changed`, only when it has another status (a session that ran
+    nothing mends what an interrupted one left)."""
     if not study_run.owned:
         return
     mlflow = client(study_run.tracking_uri)
     if if_changed and mlflow.get_run(study_run.run_id).info.status == status:
         return
-    mlflow.set_terminated(study_run.run_id, status)
+    mlflow.set_terminated(study_run.run_id, status, end_time=end_ms)
 
 
-def repair_trial_runs(study_run: StudyRun, ended: Mapping[int, tuple[str, str, str]]) -> int:
+def repair_trial_runs(study_run: StudyRun, ended: Mapping[int, tuple[str, str, str, int | None]]) -> int:
     """Close the study's trial runs left RUNNING (by a crash, a full disk, a tracking outage) whose Optuna trials
-    have ended, as Optuna holds them: `ended` maps trial number -> (state, reason, run status). Returns how
-    many were closed."""
+    have ended, as Optuna holds them: `ended` maps trial number -> (state, reason, run status, end ms). Returns
+    how many were closed."""
     mlflow = client(study_run.tracking_uri)
     query = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{study_run.run_id}' and attributes.status = 'RUNNING'"
     repaired, token = 0, None
@@ -332,17 +346,19 @@ def repair_trial_runs(study_run: StudyRun, ended: Mapping[int, tuple[str, str, s
         for run in page:
             number = run.data.tags.get(TAG_TRIAL_NUMBER, "")
             if number.isdigit() and int(number) in ended:
-                state, reason, status = ended[int(number)]
+                state, reason, status, end_ms = ended[int(number)]
                 tags = [RunTag(TAG_TRIAL_STATE, state)] + ([RunTag(TAG_FAIL_REASON, reason)] if reason else [])
                 mlflow.log_batch(run.info.run_id, tags=tags)
-                mlflow.set_terminated(run.info.run_id, status)
+                mlflow.set_terminated(run.info.run_id, status, end_time=end_ms)
                 repaired += 1
         token = page.token
         if not token:
             return repaired
 
 
-def fail_stale_run(study_run: StudyRun, trial_number: int, run_id: str | None, reason: str) -> str | None:
+def fail_stale_run(
+    study_run: StudyRun, trial_number: int, run_id: str | None, reason: str, end_ms: int | None = None
+) -> str | None:
     """Close a dead worker's trial run as FAILED with its reason; returns the run id (None if never made).
 
     The run is the one linked in the trial's user attrs, or found by its trial-number tag when the worker
@@ -362,5 +378,5 @@ def fail_stale_run(study_run: StudyRun, trial_number: int, run_id: str | None, r
     if run is None or run.info.status != "RUNNING":
         return None if run is None else run.info.run_id
     mlflow.log_batch(run.info.run_id, tags=[RunTag(TAG_TRIAL_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, reason)])
-    mlflow.set_terminated(run.info.run_id, RUN_STATUS["FAIL"])
+    mlflow.set_terminated(run.info.run_id, RUN_STATUS["FAIL"], end_time=end_ms)
     return run.info.run_id

@@ -1,16 +1,51 @@
-"""The trained model as an MLflow model: serialised in the trainer's process, logged by the tracking process."""
+"""The model a user takes away: the trained network with its preprocessing, as one MLflow pyfunc model.
+
+It takes the raw feature columns (the signature names them, text columns as text) and answers in the user's
+terms: class labels, or regression values in the target's units; `params={"output": "probabilities"}` gives
+a probability per class. `mlflow.pyfunc.load_model` and `mlflow models serve` give the same answers as the
+study reported. optflow's own code travels with the model (`code_paths`), so it loads where optflow is not
+installed. The network is serialised in the trainer's process and logged by the tracking process.
+"""
 
 from __future__ import annotations
 
 import io
 import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
 import torch
 
 from optflow.contract import MODEL_NAME
 
 INPUT_EXAMPLE_ROWS = 5  # validation rows logged with the model as its input example and signature source
+PROBABILITIES = "probabilities"  # `params={"output": ...}`: the other output a classifier gives
+
+
+# MLflow inspects `predict` when the class is made and advises type hints; the model has a signature instead.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+
+    class OptflowModel(mlflow.pyfunc.PythonModel):
+        """A trained network and its preprocessing: raw rows in, predictions in the user's terms out."""
+
+        def __init__(self, network: torch.nn.Module, preprocessing: Any) -> None:
+            self.network = network.eval()
+            self.preprocessing = preprocessing
+
+        def predict(self, context, model_input, params=None):  # noqa: ANN001 - MLflow reads type hints as a schema
+            """Class labels or target values for `model_input` (a DataFrame of the raw feature columns)."""
+            with torch.no_grad():
+                outputs = self.network(torch.as_tensor(self.preprocessing.encode(model_input))).numpy()
+            if (params or {}).get("output") == PROBABILITIES and self.preprocessing.classes:
+                return self.preprocessing.probabilities(outputs)
+            return self.preprocessing.decode(outputs)
 
 
 def serialize_model(model: torch.nn.Module) -> bytes:
@@ -20,30 +55,56 @@ def serialize_model(model: torch.nn.Module) -> bytes:
     return buffer.getvalue()
 
 
+def _requirements() -> list[str]:
+    # Explicit requirements: inferring them costs seconds per call (DESIGN.md pitfalls); MLflow adds itself.
+    return [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
+
+
 def log_model(
-    tracking_uri: str, run_id: str, model_bytes: bytes, input_example: Any, registered_name: str = ""
-) -> None:
-    """`mlflow.pytorch.log_model` into an existing run, with a signature inferred from the input example;
-    registered in the Model Registry under `registered_name` when one is given."""
-    import mlflow
-    import mlflow.pytorch
+    tracking_uri: str,
+    run_id: str,
+    model_bytes: bytes,
+    preprocessing: Any,
+    input_example: pd.DataFrame,
+    registered_name: str = "",
+) -> str:
+    """Log the network with its preprocessing into an existing run, leaving the run's status and times as they
+    were (a model logged at the end of a study keeps its trial's duration); registered in the Model Registry
+    under `registered_name` when one is given. Returns the model's URI."""
     from mlflow.models import infer_signature
 
-    module = torch.load(io.BytesIO(model_bytes), weights_only=False)
-    module.eval()
-    with torch.no_grad():
-        output = module(torch.as_tensor(input_example)).numpy()
+    import optflow
+
+    model = OptflowModel(torch.load(io.BytesIO(model_bytes), weights_only=False), preprocessing)
+    output = model.predict(None, input_example)
     mlflow.set_tracking_uri(tracking_uri)
-    # Pickle is what loads back through pyfunc for any nn.Module; MLflow warns about it on every call.
-    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
-    with mlflow.start_run(run_id=run_id):
-        mlflow.pytorch.log_model(
-            module,
+    before = mlflow.MlflowClient(tracking_uri).get_run(run_id).info
+    with warnings.catch_warnings(), _quiet("mlflow.pyfunc"), mlflow.start_run(run_id=run_id):
+        warnings.simplefilter("ignore")  # "add type hints", "python_model is pickled": MLflow's advice, not ours
+        info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
-            signature=infer_signature(input_example, output),
+            python_model=model,
+            signature=infer_signature(input_example, output, params={"output": "predictions"}),
             input_example=input_example,
-            # Explicit requirements: inferring them costs seconds per call (DESIGN.md pitfalls).
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
-            serialization_format="pickle",
+            pip_requirements=_requirements(),
+            code_paths=[str(Path(optflow.__file__).parent)],
             registered_model_name=registered_name or None,
         )
+    # Logging needs the run active, and ending it moved its end time and status: put them back.
+    client = mlflow.MlflowClient(tracking_uri)
+    if before.status == "RUNNING":
+        client.update_run(run_id, status="RUNNING")
+    else:
+        client.set_terminated(run_id, before.status, end_time=before.end_time)
+    return info.model_uri
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

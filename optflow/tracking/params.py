@@ -20,10 +20,11 @@ def _flat(section: str, values: Any) -> dict[str, str]:
 
 def run_params(config: Config) -> dict[str, str]:
     """A training run's MLflow params under the searchable names (`lr`, `optimizer`, ...), so they line up
-    with Optuna's param names when runs are compared side by side."""
+    with Optuna's param names when runs are compared side by side; only those that acted in the run (no
+    `gamma` under a constant schedule, no `momentum` under adam), so the compare view shows real differences."""
     params = {k.split(".", 1)[1]: v for k, v in _flat("training", config.training).items()}
     params.update({k.split(".", 1)[1]: v for k, v in _flat("model", config.model).items()})
-    return params
+    return {name: value for name, value in params.items() if config.applies(name)}
 
 
 def study_params(config: Config) -> dict[str, str]:

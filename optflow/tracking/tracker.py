@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
 import yaml
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 from optuna.trial import FrozenTrial, TrialState
 
 from optflow.config import Config
@@ -33,6 +36,7 @@ from optflow.contract import (
     RUN_STATUS,
     SYSTEM_ATTR_RETRY_OF,
     SYSTEM_ATTR_SUMMARY,
+    TAG_BEST_RUN,
     TAG_CHANGE,
     TAG_OPTFLOW_STUDY,
     TAG_RETRY_OF,
@@ -82,17 +86,30 @@ def _change_tags(changes: ChangeList, at_trial: int) -> dict[str, str]:
     return {f"{TAG_CHANGE}.{at_trial}.{name}": f"{before} -> {now}" for name, before, now in changes}
 
 
-def _ended_trials(study: optuna.Study) -> dict[int, tuple[str, str, str]]:
-    """Trial number -> (Optuna state, reason, MLflow status) of every ended trial, to repair runs left open."""
+def _ended_trials(study: optuna.Study) -> dict[int, tuple[str, str, str, int | None]]:
+    """Trial number -> (Optuna state, reason, MLflow status, end ms) of every ended trial, to repair runs left
+    open."""
     ended = {}
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
         state = trial.state.name
         reason = trial.user_attrs.get(ATTR_FAIL_REASON, "")
+        end = ms(trial.datetime_complete)
         if state == "FAIL" and not reason:  # no reason of its own: it was stopped, not failed
-            ended[trial.number] = (state, CLOSED_LATER, INTERRUPTED_STATUS)
+            ended[trial.number] = (state, CLOSED_LATER, INTERRUPTED_STATUS, end)
         else:
-            ended[trial.number] = (state, reason, RUN_STATUS[state])
+            ended[trial.number] = (state, reason, RUN_STATUS[state], end)
     return ended
+
+
+def ms(moment: datetime | None) -> int | None:
+    """A datetime (Optuna's are naive local time) as milliseconds since the epoch, as MLflow keeps times."""
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def last_trial_end_ms(study: optuna.Study) -> int | None:
+    """When the study's last ended trial ended: the study run's end, however long after it a session stops."""
+    ends = [t.datetime_complete for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
+    return ms(max(ends)) if ends else None
 
 
 def _study_summary(config: Config) -> str:
@@ -172,6 +189,7 @@ class TrialRun(TrackedRun):
                 f"trial {outcome.number}",
                 optuna_artifact=artifact,
                 model=model_bytes,
+                preprocessing=self._tracker.preprocessing,
                 input_example=self._tracker.input_example,
             )
             self._finished_run = self._background.submit(mlflow_runs.finish_trial_run, study_run, run_id, finished)
@@ -217,7 +235,9 @@ class StudyTracker:
         self._background = Background(inline=inline, where=mask_password(self.tracking_uri))
         self._warm = self._background.submit(mlflow_runs.warm_up)  # the process imports MLflow meanwhile
         self.study_run: StudyRun | None = None
-        self.input_example: Any = None
+        self.input_example: Any = None  # raw validation rows, logged with models
+        self.preprocessing: Any = None
+        self._model_uri: Future | None = None
         self._dataset: Any = None
         self._best_model: _BestModel | None = None
         self._trial_runs: list[TrialRun] = []
@@ -243,7 +263,8 @@ class StudyTracker:
         Runs a crashed session left RUNNING for trials that have ended are closed as Optuna holds them.
         """
         self._dataset = mlflow_runs.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
-        self.input_example = data.x_val[:INPUT_EXAMPLE_ROWS].cpu().numpy()
+        self.input_example = data.raw_val.head(INPUT_EXAMPLE_ROWS)
+        self.preprocessing = data.preprocessing
         config = self.config
         linked = study.user_attrs.get(ATTR_PARENT_RUN_ID)
         opened = self._background.submit(
@@ -260,10 +281,7 @@ class StudyTracker:
                 **_change_tags(changes, len(study.get_trials(deepcopy=False))),
             },
             params=study_params(config),
-            note=(
-                f"{_study_summary(config)}\n\nEach trial is a child run. Inspect the Optuna side with "
-                f"`optuna-dashboard {mask_password(config.study.storage)}`."
-            ),
+            note=self._study_run_note(),
             dataset=self._dataset,
             reopen=reopen,
         )
@@ -279,6 +297,22 @@ class StudyTracker:
             save_study_note(study, f"{_study_summary(config)}\n\nMLflow study run: {link}")
         elif ended := _ended_trials(study):
             self._background.submit(mlflow_runs.repair_trial_runs, self.study_run, ended)
+
+    def _study_run_note(self, best: FrozenTrial | None = None) -> str:
+        """The study run's description in the MLflow UI: what it is, its best trial, how to see the Optuna side."""
+        config = self.config
+        lines = [_study_summary(config)]
+        if best is not None and self.study_run is not None and ATTR_RUN_ID in best.user_attrs:
+            run_link = f"#/experiments/{self.study_run.experiment_id}/runs/{best.user_attrs[ATTR_RUN_ID]}"
+            lines.append(
+                f"Best trial: [{trial_run_name(best.number)}]({run_link}), {config.study.metric} = {best.value:.6g}."
+            )
+        storage = mask_password(config.study.storage)
+        lines.append(
+            "Each trial is a child run: sort them by `best_val_loss` (or `best_<metric>`). The Optuna side, with "
+            f"each trial's loss curve: `optflow dashboard --storage {storage} --artifact-dir {self.artifact_dir}`."
+        )
+        return "\n\n".join(lines)
 
     def trial_run(self, trial: optuna.Trial, params: Mapping[str, Any], config: Config) -> TrialRun | NullTrialRun:
         """Start the trial's child run (in the tracking process) with `config`, the trial's resolved config."""
@@ -304,6 +338,7 @@ class StudyTracker:
             tags,
             self._dataset,
             self.study_run.run_id,
+            start_ms=int(time.time() * 1000),  # now, in the trial's process; the run may be made later
         )
         run = TrialRun(self, trial, created, config)
         self._trial_runs.append(run)
@@ -326,7 +361,8 @@ class StudyTracker:
         """Optuna's heartbeat found a dead worker's trial: close its run as FAILED with the reason."""
         if self.study_run is not None:
             run_id = trial.user_attrs.get(ATTR_RUN_ID)
-            self._background.submit(mlflow_runs.fail_stale_run, self.study_run, trial.number, run_id, reason)
+            end = ms(trial.datetime_complete)
+            self._background.submit(mlflow_runs.fail_stale_run, self.study_run, trial.number, run_id, reason, end)
 
     def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
         """The study's budget is spent: log the best model if this worker holds it, and the summary once.
@@ -339,7 +375,9 @@ class StudyTracker:
         best = self._best_model
         if best is not None and study.best_trial.number == best.trial_number:  # else another worker holds it
             register = self.config.study.register_model
-            self._background.submit(log_model, self.tracking_uri, best.run_id, best.model, self.input_example, register)
+            self._model_uri = self._background.submit(
+                log_model, self.tracking_uri, best.run_id, best.model, self.preprocessing, self.input_example, register
+            )
         from optflow.tracking.summary import study_summary_files
 
         with lock.held():  # the first worker to finish the study writes its summary, not each
@@ -347,19 +385,30 @@ class StudyTracker:
             if study_system_attrs(study).get(SYSTEM_ATTR_SUMMARY) == n_trials:
                 return
             files = study_summary_files(study, self.config)
-            stored = self._background.submit(mlflow_runs.log_study_artifacts, self.study_run, files, always=True)
+            best_trial = study.best_trial if any(t.state == TrialState.COMPLETE for t in study.get_trials()) else None
+            best_tags = {MLFLOW_RUN_NOTE: self._study_run_note(best_trial)}
+            if best_trial is not None and ATTR_RUN_ID in best_trial.user_attrs:
+                best_tags[TAG_BEST_RUN] = best_trial.user_attrs[ATTR_RUN_ID]
+            stored = self._background.submit(
+                mlflow_runs.log_study_artifacts, self.study_run, files, best_tags, always=True
+            )
             if stored.exception() is None:  # waits for it; a failure is warned about and counted
                 set_study_system_attr(study, SYSTEM_ATTR_SUMMARY, n_trials)
 
-    def close(self, status: str | None, if_changed: bool = False) -> int:
-        """Wait for every logging call; end the study run with `status` (None: leave it to other workers).
-
-        Returns how many of this worker's trials could not be logged (their runs missing or incomplete).
-        """
+    def close(self, status: str | None, if_changed: bool = False, end_ms: int | None = None) -> int:
+        """Wait for every logging call; end the study run with `status` at `end_ms` (None: leave it to other
+        workers). Returns how many of this worker's trials could not be logged (runs missing or incomplete)."""
         if status is not None and self.study_run is not None:
-            self._background.submit(mlflow_runs.close_study_run, self.study_run, status, if_changed, always=True)
+            close = mlflow_runs.close_study_run
+            self._background.submit(close, self.study_run, status, if_changed, end_ms, always=True)
         self._background.close()
         return self._unlogged + sum(not run.logged() for run in self._trial_runs)
+
+    @property
+    def model_uri(self) -> str | None:
+        """The URI of the best model this worker logged (`models:/m-...`), once closed; None if none."""
+        uri = self._model_uri
+        return uri.result() if uri is not None and uri.done() and uri.exception() is None else None
 
 
 class NullTracker:
@@ -385,5 +434,7 @@ class NullTracker:
     def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
         pass
 
-    def close(self, status: str | None, if_changed: bool = False) -> int:
+    def close(self, status: str | None, if_changed: bool = False, end_ms: int | None = None) -> int:
         return 0
+
+    model_uri = None

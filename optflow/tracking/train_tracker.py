@@ -26,7 +26,8 @@ class TrainRun(TrackedRun):
 
     def __init__(self, background: Background, tracking_uri: str, created: Future, config: Config, data: Dataset):
         super().__init__(background, tracking_uri, created, config)
-        self._input_example = data.x_val[:INPUT_EXAMPLE_ROWS].cpu().numpy()
+        self._input_example = data.raw_val.head(INPUT_EXAMPLE_ROWS)
+        self._preprocessing = data.preprocessing
         self._title = f"optflow train: {config.data.name}"
 
     def epoch(self, record: EpochRecord) -> None:
@@ -41,6 +42,7 @@ class TrainRun(TrackedRun):
             outcome,
             self._title,
             model=serialize_model(model) if log else None,
+            preprocessing=self._preprocessing,
             input_example=self._input_example,
             terminate=not os.environ.get("MLFLOW_RUN_ID"),
         )

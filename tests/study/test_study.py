@@ -60,7 +60,7 @@ def test_diverged_trial_fails_cleanly_and_the_study_goes_on(tmp_path):
         assert trial.user_attrs["mlflow_run_id"] == by_lr[trial.params["lr"]].info.run_id
 
 
-def test_pruned_trials_end_killed_without_a_result(tmp_path):
+def test_pruned_trials_end_finished_and_tagged_without_a_result(tmp_path):
     config = build_config(
         {
             "study": {
@@ -85,8 +85,9 @@ def test_pruned_trials_end_killed_without_a_result(tmp_path):
     by_id = {r.info.run_id: r for r in children}
     for trial in pruned:
         run = by_id[trial.user_attrs["mlflow_run_id"]]
-        assert run.info.status == "KILLED"
+        assert run.info.status == "FINISHED"  # stopped early by design, not failed (issue 12)
         assert run.data.tags["optuna.trial_state"] == "PRUNED"
+        assert int(run.data.tags["optflow.pruned_at_epoch"]) == len(trial.intermediate_values) - 1
         assert "best_val_loss" not in run.data.metrics
         assert run.data.metrics["epochs_run"] < 10
 
