@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from optflow.config import Config, load_config, parse_override
 from optflow.errors import (
@@ -30,6 +30,9 @@ from optflow.study import interrupts
 from optflow.study.options import RunOptions, SilentReporter
 from optflow.tables import format_table
 from optflow.urls import mask_logging, secrets_in
+
+if TYPE_CHECKING:
+    from optflow.study.result import StudyResult
 
 MAX_WORKERS = 256
 
@@ -261,13 +264,12 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
         print(f"study {name!r} has {result.n_trials} of {result.budget} trials; raise --n-trials to run more")
         return EXIT_OK
     best = "none" if result.best_value is None else f"{result.best_value:.6g}"
-    print(
-        f"study {name}: {result.n_complete} complete of {result.n_trials} trials; best {config.study.metric} = {best}"
-    )
+    counts = [f"{result.n_complete} complete"]
+    counts += [f"{n} {what}" for n, what in ((result.n_pruned, "pruned"), (result.n_failed, "failed")) if n]
+    print(f"study {name}: {', '.join(counts)} of {result.n_trials} trials; best {config.study.metric} = {best}")
     if result.top_trials:
         print(_best_trials_table(result.top_trials, config.study.metric))
-    if result.study_run_id:
-        print(f"MLflow study run {result.study_run_id} at {result.tracking_uri}")
+    print(_next_steps(result))
     if result.n_complete == 0:
         print(
             f"optflow: no trial of study {name!r} completed ({result.n_failed} failed, {result.n_pruned} pruned): "
@@ -283,6 +285,30 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
         )
         return EXIT_UNLOGGED
     return EXIT_OK
+
+
+def _next_steps(result: StudyResult) -> str:
+    """Where to look next: the MLflow UI for this tracking store, optuna-dashboard, the best config and model."""
+    lines = ["next:"]
+    uri = result.tracking_uri
+    if result.study_run_id and uri:
+        if uri.startswith(("http://", "https://")):
+            where = f"{uri.rstrip('/')}/#/experiments/{result.experiment_id}/runs/{result.study_run_id}"
+            lines.append(f"  MLflow study run:  {where}")
+        else:
+            lines.append(
+                f"  MLflow UI:         mlflow ui --backend-store-uri {uri}   (study run {result.study_run_id})"
+            )
+    lines.append(
+        f"  optuna-dashboard:  optflow dashboard --storage {result.storage} --artifact-dir {result.artifact_dir}"
+    )
+    if result.best_config:
+        lines.append(
+            f"  best config:       {result.best_config}   (replay: optflow train --config {result.best_config})"
+        )
+    if result.model_uri:
+        lines.append(f"  best model:        {result.model_uri}   (mlflow.pyfunc.load_model: raw rows in)")
+    return "\n".join(lines)
 
 
 def _best_trials_table(trials: list[tuple[int, float, dict]], metric: str) -> str:
@@ -329,11 +355,18 @@ def _compare(args: argparse.Namespace, config: Config) -> int:
     from optflow.compare import default_target, log_comparison, run_comparison, summary_rows, summary_table
     from optflow.config.rules import one_of
     from optflow.search.samplers import SAMPLERS
+    from optflow.search.samplers.gp.sampler import STARTUP_TRIALS
 
     rule = one_of(SAMPLERS.keys)
     samplers = [rule.check("--samplers", name.strip()) for name in args.samplers.split(",") if name.strip()]
     if args.seeds < 1:
         raise UsageError(f"--seeds must be an int in [1, inf); got {args.seeds}")
+    if "gp" in samplers and config.study.n_trials <= STARTUP_TRIALS:
+        print(
+            f"optflow: warning: gp samples its first {STARTUP_TRIALS} trials at random, so with --n-trials "
+            f"{config.study.n_trials} it is compared as random search; give it more trials",
+            file=sys.stderr,
+        )
     results = run_comparison(config, samplers, args.seeds, quiet=args.quiet)
     target = args.target if args.target is not None else default_target(results)
     print(f"target {config.study.metric} = {target:.6g}")

@@ -29,10 +29,15 @@ def test_tune_prints_progress_and_a_table_of_the_best_trials(workdir, capsys):
     captured = capsys.readouterr()
     assert code == 0
     assert "3/3" in captured.err  # the progress bar
-    table = captured.out.split("best val_loss = ")[1].splitlines()[1:]
+    summary, rest = captured.out.split("best val_loss = ")[1].split("\nnext:\n")
+    table = summary.splitlines()[1:]
     assert table[0].split()[:2] == ["trial", "val_loss"]
     values = [float(line.split()[1]) for line in table[1:]]
     assert len(values) == 3 and values == sorted(values)
+    assert f"optflow dashboard --storage sqlite:///optuna.db --artifact-dir {workdir / 'optuna_artifacts'}" in rest
+    best_config = workdir / "optuna_artifacts" / "digits" / "best_config.yaml"
+    assert f"best config:       {best_config}   (replay: optflow train --config {best_config})" in rest
+    assert best_config.read_text().startswith(f"# best trial {table[1].split()[0]} of study digits: val_loss = ")
 
 
 def test_quiet_prints_no_progress(workdir, capsys):

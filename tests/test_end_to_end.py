@@ -68,6 +68,9 @@ def test_one_study_run_and_n_trial_runs(mlflow_run):
     assert parent.data.tags["optflow.sampler"] == "random"
     assert parent.data.tags["optflow.storage"] == f"sqlite:///{tmp}/optuna.db"
     assert parent.data.params["training.epochs"] == str(EPOCHS)
+    assert "" not in parent.data.params.values()  # no empty MLproject parameters
+    given = {"n_trials", "epochs", "sampler", "storage", "study_name", "log_models", "workers", "config"}
+    assert given <= set(parent.data.params) and not {"pruner", "metric", "overrides"} & set(parent.data.params)
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert sorted(c.info.run_name for c in children) == [f"trial-{i:04d}" for i in range(N_TRIALS)]
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "study")}
@@ -75,6 +78,12 @@ def test_one_study_run_and_n_trial_runs(mlflow_run):
     assert len(client.get_metric_history(parent.info.run_id, "best_value")) == N_TRIALS
     (dataset_input,) = client.get_run(parent.info.run_id).inputs.dataset_inputs
     assert dataset_input.dataset.name == "digits" and "load_digits" in dataset_input.dataset.source
+
+
+def test_the_command_mlflow_runs_holds_only_the_flags_given(mlflow_run):
+    _, result = mlflow_run
+    (line,) = [line for line in result.stderr.splitlines() if "Running command" in line]
+    assert "''" not in line and "--n_trials 4" in line and "--pruner" not in line
 
 
 def test_trial_runs_follow_the_contract(mlflow_run):
@@ -86,8 +95,11 @@ def test_trial_runs_follow_the_contract(mlflow_run):
         assert run.info.status == "FINISHED"
         assert run.data.tags["optuna.study_name"] == "e2e-study"
         assert run.data.tags["optuna.trial_state"] == "COMPLETE"
-        for param in ("lr", "optimizer", "schedule", "l2", "dropout", "epochs", "batch_size"):
-            assert param in run.data.params
+        params = run.data.params  # only those that acted in the trial
+        assert {"lr", "optimizer", "schedule", "l2", "dropout", "epochs"} <= set(params)
+        assert ("batch_size" in params) == (params["optimizer"] != "gd")
+        assert ("momentum" in params) == (params["optimizer"] == "momentum")
+        assert ("gamma" in params) == (params["schedule"] in ("exponential", "step"))
         epochs_run = int(run.data.metrics["epochs_run"])
         assert 1 <= epochs_run <= EPOCHS
         for metric in ("train_loss", "val_loss", "val_accuracy", "lr"):

@@ -207,10 +207,10 @@ class Config:
             updates.setdefault(SEARCHABLE[name], {})[name] = value
         return replace(self, **{section: replace(getattr(self, section), **u) for section, u in updates.items()})
 
-    def applies(self, name: str) -> bool:
-        """Whether the training or model field `name` acts in this config (`momentum` only with the momentum
-        optimiser, `gamma` only with a schedule that decays by it, ...): a run lists only the params it used."""
-        rule = APPLIES.get(name)
+    def applies(self, field: str) -> bool:
+        """Whether `section.field` acts in this config (`training.momentum` only with the momentum optimiser,
+        `data.path` only for a CSV, ...): a run lists only the params it used."""
+        rule = APPLIES.get(field)
         return rule is None or rule(self)
 
     def resolved(self) -> dict[str, Any]:
@@ -219,6 +219,13 @@ class Config:
         out = replace(self, search=()).to_dict()
         out["study"]["storage"] = mask_password(out["study"]["storage"])
         return out
+
+    def best_trial_yaml(self, number: int, value: float, params: dict[str, Any]) -> str:
+        """The resolved config of a study's best trial as a YAML file, with a header saying which it is."""
+        import yaml
+
+        header = f"# best trial {number} of study {self.study.name}: {self.study.metric} = {value}\n"
+        return header + yaml.safe_dump(self.with_params(params).resolved(), sort_keys=False)
 
 
 def _search_param_dict(param: SearchParam) -> dict[str, Any]:
@@ -245,16 +252,24 @@ SEARCHABLE: dict[str, str] = {
     "activation": "model",
 }
 
+SYNTHETIC = ("classification", "regression")
+
 # Fields that act only under another field's value (the rest always act).
 APPLIES: dict[str, Callable[[Config], bool]] = {
-    "momentum": lambda c: c.training.optimizer == "momentum",
-    "gamma": lambda c: c.training.schedule in ("exponential", "step"),
-    "step_size": lambda c: c.training.schedule == "step",
-    "decay_rate": lambda c: c.training.schedule == "inverse_time",
-    "min_lr": lambda c: c.training.schedule == "cosine",
-    "min_delta": lambda c: c.training.early_stopping_patience > 0,
-    "batch_size": lambda c: c.training.optimizer != "gd",  # gradient descent takes the whole set each step
-    "hidden": lambda c: c.model.kind == "mlp",
-    "activation": lambda c: c.model.kind == "mlp",
-    "dropout": lambda c: c.model.kind == "mlp",  # a linear model has no hidden layer to drop out of
+    "training.momentum": lambda c: c.training.optimizer == "momentum",
+    "training.gamma": lambda c: c.training.schedule in ("exponential", "step"),
+    "training.step_size": lambda c: c.training.schedule == "step",
+    "training.decay_rate": lambda c: c.training.schedule == "inverse_time",
+    "training.min_lr": lambda c: c.training.schedule == "cosine",
+    "training.min_delta": lambda c: c.training.early_stopping_patience > 0,
+    "training.batch_size": lambda c: c.training.optimizer != "gd",  # gradient descent takes the whole set
+    "training.dropout": lambda c: c.model.kind == "mlp",  # a linear model has no hidden layer to drop out of
+    "model.hidden": lambda c: c.model.kind == "mlp",
+    "model.activation": lambda c: c.model.kind == "mlp",
+    "data.path": lambda c: c.data.name == "csv",
+    "data.target": lambda c: c.data.name == "csv",
+    "data.n_samples": lambda c: c.data.name in SYNTHETIC,
+    "data.n_features": lambda c: c.data.name in SYNTHETIC,
+    "data.noise": lambda c: c.data.name in SYNTHETIC,
+    "data.n_classes": lambda c: c.data.name == "classification",
 }

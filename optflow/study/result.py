@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -12,6 +13,7 @@ from optuna.trial import TrialState
 from optflow.config import Config
 from optflow.contract import ATTR_FAIL_REASON
 from optflow.study.budget import budget, in_flight, study_trials, trials_used
+from optflow.tracking.dashboard import artifact_dir
 from optflow.urls import mask_password
 
 TOP_TRIALS = 5  # trials listed in `StudyResult.top_trials`, best first
@@ -37,12 +39,38 @@ class StudyResult:
     already_spent: bool = False  # the budget was spent before this session: it ran nothing
     unlogged_runs: int = 0  # this session's trials whose MLflow runs could not be (completely) logged
     model_uri: str | None = None  # the best model, when this worker logged it (`models:/m-...`)
+    experiment_id: str | None = None  # the MLflow experiment of the study run
+    storage: str = ""  # the Optuna storage URL, password masked
+    artifact_dir: str = ""  # the Optuna artifact store (trial loss curves for optuna-dashboard)
+    best_config: str | None = None  # a local copy of the best trial's resolved config, to replay
+
+
+def write_best_config(study: optuna.Study, config: Config, directory: Path) -> str | None:
+    """Write the best trial's resolved config to `directory/<study>/best_config.yaml`; its path, or None when no
+    trial completed or the file cannot be written."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    best = study.best_trial
+    path = directory / config.study.name / "best_config.yaml"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(config.best_trial_yaml(best.number, best.value, best.params))
+    except OSError:
+        return None
+    return str(path)
 
 
 def study_result(
-    study: optuna.Study, config: Config, study_run_id: str | None, tracking_uri: str | None, seconds: Sequence[float]
+    study: optuna.Study,
+    config: Config,
+    study_run_id: str | None,
+    tracking_uri: str | None,
+    seconds: Sequence[float],
+    experiment_id: str | None = None,
 ) -> StudyResult:
-    """The study's result as its storage holds it now; `seconds` are the trial durations to average."""
+    """The study's result as its storage holds it now; `seconds` are the trial durations to average. The best
+    trial's config is written beside the study's Optuna artifacts."""
+    directory = artifact_dir(config.study.storage, config.study.artifact_dir)
     trials = study_trials(study)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     failed = [t for t in trials if t.state == TrialState.FAIL and ATTR_FAIL_REASON in t.user_attrs]
@@ -62,6 +90,10 @@ def study_result(
         budget=budget(config),
         n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
         n_failed=len(failed),
+        experiment_id=experiment_id,
+        storage=mask_password(config.study.storage),
+        artifact_dir=str(directory),
+        best_config=write_best_config(study, config, directory),
     )
 
 

@@ -104,7 +104,8 @@ def run_study(
             tracker.finish_study(study, lock)
             status, if_changed = "FINISHED", True
             result = replace(
-                study_result(study, config, tracker.study_run_id, tracker.tracking_uri, ()), already_spent=True
+                study_result(study, config, tracker.study_run_id, tracker.tracking_uri, (), _experiment(tracker)),
+                already_spent=True,
             )
         else:
             if on_ready is not None:
@@ -120,7 +121,9 @@ def run_study(
                 reporter.close()
             status = "FINISHED"
             tracker.finish_study(study, lock)
-            result = study_result(study, config, tracker.study_run_id, tracker.tracking_uri, objective.seconds)
+            result = study_result(
+                study, config, tracker.study_run_id, tracker.tracking_uri, objective.seconds, _experiment(tracker)
+            )
     except KeyboardInterrupt:
         status = "KILLED"
         raise
@@ -153,6 +156,10 @@ def _writable(study: optuna.Study) -> bool:
         return False
 
 
+def _experiment(tracker: StudyTracker | NullTracker) -> str | None:
+    return tracker.study_run.experiment_id if tracker.study_run else None
+
+
 def _last_end(study: optuna.Study) -> int | None:
     try:
         return last_trial_end_ms(study)
@@ -168,10 +175,12 @@ def _in_flight(study: optuna.Study) -> bool:
         return False
 
 
-def result_of(config: Config, study_run_id: str | None = None, tracking_uri: str | None = None) -> StudyResult:
-    """The study's result as its storage holds it (what a launcher of several workers reports)."""
+def result_of(config: Config, own: StudyResult) -> StudyResult:
+    """The study's result as its storage holds it (what a launcher of several workers reports), with what only
+    the launcher's own worker knows."""
     study = optuna.load_study(study_name=config.study.name, storage=open_storage(config.study.storage))
-    return study_result(study, config, study_run_id, tracking_uri, stored_durations(study))
+    result = study_result(study, config, own.study_run_id, own.tracking_uri, stored_durations(study), own.experiment_id)
+    return replace(result, model_uri=own.model_uri)
 
 
 def _run_until_spent(

@@ -97,9 +97,7 @@ def run_workers(config: Config, options: RunOptions) -> StudyResult:
         raise
     if own.already_spent:
         return own
-    result = replace(
-        result_of(config, own.study_run_id, options.tracking_uri), unlogged_runs=own.unlogged_runs + unlogged.value
-    )
+    result = replace(result_of(config, own), unlogged_runs=own.unlogged_runs + unlogged.value)
     failed = [f"{p.name} (exit status {p.exitcode})" for p in others if p.exitcode != 0]
     if failed and not result.budget_spent:
         raise WorkersFailed(f"{', '.join(failed)} failed before the study's budget was spent")

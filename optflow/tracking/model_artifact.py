@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
+import mlflow
 import numpy as np
 import pandas as pd
 import torch
@@ -28,9 +28,11 @@ INPUT_EXAMPLE_ROWS = 5  # validation rows logged with the model as its input exa
 PROBABILITIES = "probabilities"  # `params={"output": ...}`: the other output a classifier gives
 
 
-# MLflow inspects `predict` when the class is made and advises type hints; the model has a signature instead.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)
+# MLflow inspects `predict` when a PythonModel class is made (its own ones too, when mlflow.pyfunc is imported) and
+# advises type hints; the model has a signature instead. MLflow resets the warning filters as it goes, so the
+# advice is recorded and dropped rather than filtered.
+with warnings.catch_warnings(record=True):
+    import mlflow.pyfunc
 
     class OptflowModel(mlflow.pyfunc.PythonModel):
         """A trained network and its preprocessing: raw rows in, predictions in the user's terms out."""
@@ -79,8 +81,8 @@ def log_model(
     output = model.predict(None, input_example)
     mlflow.set_tracking_uri(tracking_uri)
     before = mlflow.MlflowClient(tracking_uri).get_run(run_id).info
-    with warnings.catch_warnings(), _quiet("mlflow.pyfunc"), mlflow.start_run(run_id=run_id):
-        warnings.simplefilter("ignore")  # "add type hints", "python_model is pickled": MLflow's advice, not ours
+    # MLflow's advice ("add type hints", "python_model is pickled") is for other models than this one.
+    with warnings.catch_warnings(record=True), _quiet("mlflow.pyfunc"), mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=model,

@@ -22,16 +22,16 @@ def run_params(config: Config) -> dict[str, str]:
     """A training run's MLflow params under the searchable names (`lr`, `optimizer`, ...), so they line up
     with Optuna's param names when runs are compared side by side; only those that acted in the run (no
     `gamma` under a constant schedule, no `momentum` under adam), so the compare view shows real differences."""
-    params = {k.split(".", 1)[1]: v for k, v in _flat("training", config.training).items()}
-    params.update({k.split(".", 1)[1]: v for k, v in _flat("model", config.model).items()})
-    return {name: value for name, value in params.items() if config.applies(name)}
+    flat = {**_flat("training", config.training), **_flat("model", config.model)}
+    return {key.split(".", 1)[1]: value for key, value in flat.items() if config.applies(key)}
 
 
 def study_params(config: Config) -> dict[str, str]:
-    """The study run's params: the fixed config, section by section, passwords masked."""
+    """The study run's params: the fixed config, section by section, passwords masked; fields that do not act
+    (a CSV path for a bundled set) or are not set (an empty experiment name) are left out."""
     flat = {
         k: v
         for section in ("study", "data", "model", "training")
         for k, v in _flat(section, getattr(config, section)).items()
     }
-    return {k: mask_password(v) for k, v in flat.items()}
+    return {key: mask_password(value) for key, value in flat.items() if value != "" and config.applies(key)}

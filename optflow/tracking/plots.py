@@ -1,4 +1,4 @@
-"""Figures: a trial's loss curves and the study's summary plots (PNG through matplotlib, no browser needed)."""
+"""Figures as PNG (matplotlib, no browser needed): a trial's loss curves and the study's summary plots."""
 
 from __future__ import annotations
 
@@ -9,10 +9,19 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; also safe off the main thread and without a display
 
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
+from optuna.distributions import CategoricalDistribution  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
 
 from optflow.records import EpochRecord  # noqa: E402
+from optflow.tracking.scales import Scale, robust_scale  # noqa: E402
 
 
 def new_figure(fixed_layout: bool = False) -> tuple[Figure, object]:
@@ -72,3 +81,143 @@ def curves_overlay(curves: dict[str, dict[int, float]], metric: str, title: str)
     if curves:
         axis.legend(loc="upper right", fontsize="small")
     return figure
+
+
+# ------------------------------------------------------------------------------------------------ study plots
+
+
+def _apply_scale(axis: object, scale: Scale) -> None:
+    if scale.log:
+        axis.set_yscale("log")
+        axis.yaxis.set_minor_formatter(NullFormatter())
+    axis.set_ylim(*scale.padded())
+    if scale.clipped:
+        axis.text(0, 1.01, scale.note(), transform=axis.transAxes, fontsize="small", va="bottom", color="dimgray")
+
+
+def history_png(study: optuna.Study, metric: str) -> Figure:
+    """Each complete trial's value and the best so far, in trial order, on a robust scale."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    figure, axis = new_figure()
+    numbers, values = [t.number for t in trials], [t.value for t in trials]
+    best, running = [], None
+    for value in values:
+        better = running is None or (value > running if study.direction.name == "MAXIMIZE" else value < running)
+        running = value if better else running
+        best.append(running)
+    scale = robust_scale(values)
+    clipped = np.clip(values, scale.low, scale.high)
+    axis.scatter(numbers, clipped, s=14, color="tab:blue", label=metric, zorder=3)
+    axis.step(numbers, np.clip(best, scale.low, scale.high), where="post", color="tab:red", label="best so far")
+    axis.set_xlabel("trial")
+    axis.set_ylabel(metric)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _apply_scale(axis, scale)
+    axis.set_title(f"optimization history of {study.study_name}", pad=16 if scale.clipped else 6)
+    axis.legend(loc="upper right", fontsize="small")
+    return figure
+
+
+def intermediate_png(study: optuna.Study, metric: str) -> Figure:
+    """Every trial's monitored value per epoch (pruned ones stop early), on a robust scale."""
+    figure, axis = new_figure()
+    trials = [t for t in study.get_trials(deepcopy=False) if t.intermediate_values]
+    scale = robust_scale([v for t in trials for v in t.intermediate_values.values()])
+    for trial in trials:
+        epochs = sorted(trial.intermediate_values)
+        values = np.clip([trial.intermediate_values[e] for e in epochs], scale.low, scale.high)
+        color = "tab:gray" if trial.state == TrialState.PRUNED else "tab:blue"
+        axis.plot(epochs, values, color=color, alpha=0.5, linewidth=1)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(metric)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _apply_scale(axis, scale)
+    axis.set_title(f"{metric} per epoch (grey: pruned)", pad=16 if scale.clipped else 6)
+    return figure
+
+
+def importance_png(values: dict[str, float], metric: str, evaluator: str) -> Figure:
+    """Param importances as horizontal bars, largest on top, naming the evaluator."""
+    figure, axis = new_figure()
+    names = sorted(values, key=values.get)
+    axis.barh(names, [values[n] for n in names], color="tab:blue")
+    for y, name in enumerate(names):
+        axis.text(values[name], y, f" {values[name]:.2f}", va="center", fontsize="small")
+    axis.set_xlabel("importance")
+    axis.set_xlim(0, max(values.values()) * 1.15 or 1)
+    axis.set_title(f"param importances for {metric} ({evaluator}, as optuna-dashboard)")
+    return figure
+
+
+MAX_AXES = 8  # params drawn in the parallel coordinates (the most important ones), so the labels stay readable
+
+
+def parallel_png(study: optuna.Study, metric: str, params: list[str]) -> Figure:
+    """Parallel coordinates laid out for the size MLflow shows a PNG at: the metric, then up to `MAX_AXES`
+    params; each line a complete trial, coloured by the metric on a robust scale (best drawn on top)."""
+    trials, scale, columns = parallel_columns(study, metric, params)
+    figure = Figure(figsize=(10.0, 4.8), dpi=100, layout="constrained")
+    axis = figure.add_subplot()
+    cmap = matplotlib.colormaps["viridis_r" if study.direction.name == "MINIMIZE" else "viridis"]
+    colour = (LogNorm if scale.log else Normalize)(scale.low, scale.high)
+    order = sorted(range(len(trials)), key=lambda i: trials[i].value, reverse=study.direction.name == "MINIMIZE")
+    for i in order:  # the best last, on top
+        shade = cmap(colour(float(np.clip(trials[i].value, scale.low, scale.high))))
+        points = [(x, column[1][i]) for x, column in enumerate(columns) if not math.isnan(column[1][i])]
+        axis.plot(*zip(*points, strict=True), color=shade, alpha=0.8, linewidth=1.2)  # across unused params
+    for x, (_, _, ticks) in enumerate(columns):
+        axis.axvline(x, color="black", linewidth=0.8)
+        for y, tick in ticks:
+            axis.text(x + 0.03, y, tick, fontsize=8, va="center", ha="left")
+    axis.set_xticks(range(len(columns)), [label for label, _, _ in columns], rotation=15, ha="right")
+    axis.set_yticks([])
+    axis.set_xlim(-0.1, len(columns) - 0.5)
+    axis.set_ylim(-0.05, 1.05)
+    for side in ("left", "right", "top"):
+        axis.spines[side].set_visible(False)
+    figure.colorbar(ScalarMappable(colour, cmap), ax=axis, label=metric)
+    title = f"parallel coordinates of {len(trials)} complete trials"
+    axis.set_title(title + (f"; {scale.note()}" if scale.clipped else ""), fontsize="medium")
+    return figure
+
+
+Column = tuple[str, list[float], list[tuple[float, str]]]  # axis label, each trial's position in [0, 1], ticks
+
+
+def parallel_columns(study: optuna.Study, metric: str, params: list[str]) -> tuple[list, Scale, list[Column]]:
+    """The complete trials, the metric's robust scale, and the axes of a parallel-coordinates plot: the metric,
+    then up to `MAX_AXES` of `params` (in that order) that some trial used."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    names = [p for p in params if any(p in t.params for t in trials)][:MAX_AXES]
+    scale = robust_scale([t.value for t in trials])
+    return trials, scale, [_metric_column(metric, trials, scale), *(_param_column(name, trials) for name in names)]
+
+
+def _axis(
+    values: list[float | None], low: float, high: float, log: bool
+) -> tuple[list[float], list[tuple[float, str]]]:
+    """Positions in [0, 1] of values on a (log) range, NaN where a trial has none; ticks at both ends and the
+    middle."""
+    lo, hi = (math.log10(low), math.log10(high)) if log else (low, high)
+    span = (hi - lo) or 1.0
+    ys = [float("nan") if v is None else ((math.log10(v) if log else v) - lo) / span for v in values]
+    mid = 10 ** ((lo + hi) / 2) if log else (lo + hi) / 2
+    return ys, [(0.0, f"{low:.3g}"), (0.5, f"{mid:.3g}"), (1.0, f"{high:.3g}")]
+
+
+def _metric_column(metric: str, trials: list, scale: Scale) -> Column:
+    values = [float(np.clip(t.value, scale.low, scale.high)) for t in trials]
+    return (metric, *_axis(values, scale.low, scale.high, scale.log))
+
+
+def _param_column(name: str, trials: list) -> Column:
+    """A param's positions in [0, 1]: its own range (log for log params), or its choices evenly spaced; NaN for
+    a trial that did not use it (a conditional param)."""
+    distribution = next(t.distributions[name] for t in trials if name in t.distributions)
+    if isinstance(distribution, CategoricalDistribution):
+        choices = list(distribution.choices)
+        spacing = max(len(choices) - 1, 1)
+        ys = [choices.index(t.params[name]) / spacing if name in t.params else float("nan") for t in trials]
+        return name, ys, [(i / spacing, str(choice)) for i, choice in enumerate(choices)]
+    values = [t.params.get(name) for t in trials]
+    return (name, *_axis(values, float(distribution.low), float(distribution.high), bool(distribution.log)))

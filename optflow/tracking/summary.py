@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import optuna
-import yaml
 from optuna.trial import TrialState
 
 from optflow.config import Config
@@ -34,16 +32,12 @@ def study_summary_files(study: optuna.Study, config: Config) -> dict[str, bytes 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if complete:
         best = study.best_trial
-        resolved = config.with_params(best.params).resolved()
-        header = f"# best trial {best.number} of study {config.study.name}: {config.study.metric} = {best.value}\n"
-        files["study/best_config.yaml"] = header + yaml.safe_dump(resolved, sort_keys=False)
-        files.update(_plots(study))
-        files["plots/best_loss_curves.png"] = _png(_best_curves(study, config))
+        files["study/best_config.yaml"] = config.best_trial_yaml(best.number, best.value, best.params)
+        files.update(_plots(study, config))
     return files
 
 
 BEST_CURVES = 5  # trials drawn in the overlay of the best loss curves
-LOG_SCALED = ("optimization_history", "intermediate_values")  # log y when every value is positive
 
 
 def _best_curves(study: optuna.Study, config: Config) -> Any:
@@ -57,56 +51,29 @@ def _best_curves(study: optuna.Study, config: Config) -> Any:
     return curves_overlay(curves, config.study.metric, f"best {len(best)} trials of {config.study.name}")
 
 
-class _ImportancesOnce(optuna.importance.BaseImportanceEvaluator):
-    """Computes param importances once (seeded fANOVA) for both the HTML and the PNG plot, which would
-    otherwise each fit their own random forest and could disagree."""
+def _plots(study: optuna.Study, config: Config) -> dict[str, bytes | str]:
+    """The report page and a PNG of each plot (what MLflow's artifact viewer shows without a browser's help)."""
+    from optflow.tracking import plots
+    from optflow.tracking.report import IMPORTANCE_EVALUATOR, importances, study_report
 
-    def __init__(self) -> None:
-        self._cache: dict[str, float] | None = None
-
-    def evaluate(
-        self, study: optuna.Study, params: list[str] | None = None, *, target: Callable | None = None
-    ) -> dict[str, float]:
-        if self._cache is None:
-            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-            self._cache = evaluator.evaluate(study, params, target=target)
-        return self._cache
-
-
-def _plots(study: optuna.Study) -> dict[str, bytes | str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as mpl
-    from optuna.visualization import (
-        plot_intermediate_values,
-        plot_optimization_history,
-        plot_parallel_coordinate,
-        plot_param_importances,
-    )
-
-    importances = _ImportancesOnce()
-    plots = {
-        "optimization_history": (plot_optimization_history, mpl.plot_optimization_history, {}),
-        "intermediate_values": (plot_intermediate_values, mpl.plot_intermediate_values, {}),
-        "param_importances": (plot_param_importances, mpl.plot_param_importances, {"evaluator": importances}),
-        "parallel_coordinate": (plot_parallel_coordinate, mpl.plot_parallel_coordinate, {}),
+    metric = config.study.metric
+    importance = importances(study)
+    by_importance = sorted((p.name for p in config.search), key=lambda name: -importance.get(name, 0.0))
+    files: dict[str, bytes | str] = {"plots/report.html": study_report(study, metric, importance, by_importance)}
+    figures = {
+        "optimization_history": lambda: plots.history_png(study, metric),
+        "intermediate_values": lambda: plots.intermediate_png(study, metric),
+        "param_importances": lambda: plots.importance_png(importance, metric, IMPORTANCE_EVALUATOR),
+        "parallel_coordinate": lambda: plots.parallel_png(study, metric, by_importance),
+        "best_loss_curves": lambda: _best_curves(study, config),
     }
-    values = [v for t in study.get_trials(deepcopy=False) for v in (*t.intermediate_values.values(), t.value)]
-    positive = all(v is None or v > 0 for v in values)
-    files: dict[str, bytes | str] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, (interactive, static, kwargs) in plots.items():
+        for name, draw in figures.items():
+            if name == "param_importances" and not importance:
+                continue
             try:
-                files[f"plots/{name}.html"] = interactive(study, **kwargs).to_html(include_plotlyjs="cdn")
-                axes = static(study, **kwargs)
-                if name in LOG_SCALED and positive:
-                    axes.set_yscale("log")  # one diverging trial would flatten every other curve
-                figure = axes.figure if hasattr(axes, "figure") else axes[0].figure
-                files[f"plots/{name}.png"] = _png(figure)
-                plt.close(figure)
-            except (ValueError, RuntimeError, ZeroDivisionError) as error:  # e.g. importances need 2+ trials
+                files[f"plots/{name}.png"] = _png(draw())
+            except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as error:
                 logger.info("skipped plot %s: %s", name, error)
     return files

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
 from mlflow import MlflowClient
@@ -152,7 +154,10 @@ def test_study_run_gets_plots_that_are_real_images(tmp_path):
             width, height = image.size
             assert 300 <= width <= 2000 and 200 <= height <= 1500, (name, image.size)
             assert len(np.unique(np.asarray(image.convert("L")))) > 10, name  # not a blank canvas
-    assert {"plots/optimization_history.html", "plots/intermediate_values.html"} <= names
+    report = client.download_artifacts(parent.info.run_id, "plots/report.html", str(tmp_path))
+    page = Path(report).read_text()
+    assert "plots/report.html" in names and page.count('class="plotly-graph-div"') == 4
+    assert '<script src="http' not in page and len(page) > 3_000_000  # plotly.js inside: it draws offline
 
 
 def test_best_model_reloads_with_pyfunc_and_predicts_like_a_retrained_module(tmp_path):

@@ -50,7 +50,10 @@ def test_a_study_logs_the_contracts_names(tmp_path):
     assert parent.info.run_name == "t"
     assert {contract.TAG_OPTFLOW_STUDY, contract.TAG_SAMPLER, contract.TAG_STORAGE} <= set(parent.data.tags)
     every_field = {f"{name}.{f.name}" for name, section in SECTIONS.items() for f in fields(section)}
-    assert set(parent.data.params) == every_field  # the fixed config
+    unset = {"data.path", "data.target", "data.n_samples", "data.n_features", "data.n_classes", "data.noise"}
+    unset |= {"study.experiment", "study.register_model", "study.artifact_dir", "training.momentum"}
+    unset |= {"training.gamma", "training.step_size", "training.decay_rate", "training.min_lr", "training.min_delta"}
+    assert set(parent.data.params) == every_field - unset  # the fixed config: what acts (iris, sgd, constant)
     assert set(parent.data.metrics) == {contract.STUDY_BEST_VALUE}
     runs = sorted(children(client, result.study_run_id), key=lambda run: run.info.run_name)
     assert [run.info.run_name for run in runs] == [contract.trial_run_name(0), contract.trial_run_name(1)]
@@ -117,3 +120,47 @@ def test_a_run_that_cannot_be_made_is_counted_and_the_trial_goes_on(tmp_path, mo
     assert contract.ATTR_RUN_ID not in trial.user_attrs
     tracker.close("FINISHED")
     assert MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(tracker.study_run_id).info.status == "FINISHED"
+
+
+def test_runs_keep_their_trials_times_and_the_study_run_ends_with_its_last_trial(tmp_path):
+    """Made by the tracking process whenever it gets to them, and the best one reopened to log its model: the
+    runs still show their trials' own start and end (the MLflow UI's durations)."""
+    from optflow.tracking.tracker import ms
+
+    config = make_config(tmp_path, n_trials=4, log_models="best", seed=3)
+    result = run_study(config, RunOptions(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db"))  # the tracking process
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    study = optuna.load_study(study_name="t", storage=config.study.storage)
+    by_id = {run.info.run_id: run for run in children(client, result.study_run_id)}
+    for trial in study.trials:  # a run spans its trial's training, whenever the tracking process made it
+        run = by_id[trial.user_attrs[contract.ATTR_RUN_ID]]
+        assert abs(run.info.start_time - ms(trial.datetime_start)) < 1000, trial.number
+        training_ms = run.data.metrics["train_seconds"] * 1000
+        assert run.info.start_time + training_ms <= run.info.end_time <= ms(trial.datetime_complete), trial.number
+    best_run = client.get_run(study.best_trial.user_attrs[contract.ATTR_RUN_ID])
+    assert client.search_logged_models([best_run.info.experiment_id])[0].source_run_id == best_run.info.run_id
+    parent = client.get_run(result.study_run_id)
+    assert abs(parent.info.end_time - max(ms(t.datetime_complete) for t in study.trials)) < 1000
+
+
+def test_the_study_run_points_at_its_best_trial(tmp_path):
+    config = make_config(tmp_path, n_trials=3, log_models="none")
+    result = run_study(config, inline(tmp_path))
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    parent = client.get_run(result.study_run_id)
+    best = optuna.load_study(study_name="t", storage=config.study.storage).best_trial
+    best_run = best.user_attrs[contract.ATTR_RUN_ID]
+    assert parent.data.tags[contract.TAG_BEST_RUN] == best_run
+    link = f"[{contract.trial_run_name(best.number)}](#/experiments/{parent.info.experiment_id}/runs/{best_run})"
+    assert f"Best trial: {link}, val_loss = " in parent.data.tags["mlflow.note.content"]
+
+
+def test_a_run_lists_only_the_params_its_trial_used():
+    from optflow.tracking.params import run_params
+
+    adam = build_config({"training": {"optimizer": "adam", "schedule": "constant"}})
+    assert not {"momentum", "gamma", "step_size", "decay_rate", "min_lr"} & set(run_params(adam))
+    stepped = build_config({"training": {"optimizer": "momentum", "schedule": "step"}, "model": {"kind": "linear"}})
+    params = run_params(stepped)
+    assert {"momentum", "gamma", "step_size"} <= set(params) and not {"hidden", "dropout", "activation"} & set(params)
+    assert "batch_size" not in run_params(build_config({"training": {"optimizer": "gd"}}))

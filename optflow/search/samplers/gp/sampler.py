@@ -39,6 +39,7 @@ from optflow.search.samplers.gp.prior import default_prior
 from optflow.search.samplers.gp.search_space import SearchSpace
 from optflow.search.samplers.seeding import TrialSeededSampler, trial_seed
 
+STARTUP_TRIALS = 10  # trials sampled at random before the GP takes over (Optuna's GPSampler uses 10 too)
 PARAMS_ATTR = "optflow_gp:params"  # system attr: a running trial's proposed params, for other workers
 N_ANCHORS = 5  # best observed points whose neighbourhoods are screened
 MAX_PENDING_BELIEVED = 4  # lower-numbered trials still being sampled that are believed at our maximum
@@ -105,7 +106,7 @@ class GPSampler(BaseSampler):
         self,
         *,
         seed: int | None = None,
-        n_startup_trials: int = 10,
+        n_startup_trials: int = STARTUP_TRIALS,
         independent_sampler: BaseSampler | None = None,
         consider_pruned_trials: bool = True,
     ) -> None:
