@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import optuna
 import pytest
@@ -105,3 +107,21 @@ def test_bad_input_raises_a_usage_error_naming_the_field(tmp_path):
     with pytest.raises(UsageError, match=r"^study.n_trials must be an int in \[1, inf\); got 0$"):
         optflow.tune(small_study(tmp_path, n_trials=0), tracking=False)
     assert not (tmp_path / "optuna.db").exists()
+
+
+def test_a_script_without_a_main_guard_runs_its_study_once(tmp_path):
+    """The README's snippet saved as a script: optflow's spawned children (the tracking process, the other
+    workers) must not re-run it, which would start the study again in each child or crash at bootstrap."""
+    storage, tracking = f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlflow.db"
+    script = tmp_path / "search.py"
+    script.write_text(
+        "import optflow\n"
+        f"config = {small_study(tmp_path, n_trials=4)!r}\n"
+        f"result = optflow.tune(config, tracking_uri={tracking!r}, workers=2)\n"
+        "print('best', result.best_value)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("best ") == 1
+    study = optuna.load_study(study_name="api", storage=storage)
+    assert len(study.trials) == 4  # one study of 4 trials, not one per child

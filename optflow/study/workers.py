@@ -10,7 +10,6 @@ trial as KILLED without being interrupted again halfway through its clean-up.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -19,6 +18,7 @@ from multiprocessing.sharedctypes import Synchronized
 
 from optflow.config import Config
 from optflow.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from optflow.processes import main_script_hidden, spawn_context
 from optflow.study import interrupts
 from optflow.study.options import RunOptions
 from optflow.study.result import StudyResult
@@ -55,7 +55,7 @@ def run_workers(config: Config, options: RunOptions) -> StudyResult:
         import mlflow
 
         options = replace(options, tracking_uri=mlflow.get_tracking_uri())  # every worker logs to the same store
-    context = multiprocessing.get_context("spawn")  # fork after torch has started threads is unsafe
+    context = spawn_context()
     unlogged = context.Value("i", 0)
     others = [
         context.Process(
@@ -70,8 +70,9 @@ def run_workers(config: Config, options: RunOptions) -> StudyResult:
 
     def start_others(study_run: StudyRun | None) -> None:
         study_runs.extend([study_run] if study_run else [])
-        for process in others:
-            process.start()
+        with main_script_hidden():
+            for process in others:
+                process.start()
 
     told: set[int] = set()
 

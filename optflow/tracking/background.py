@@ -14,7 +14,6 @@ run in submission order. Its failures never stop the study:
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import threading
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
+from optflow.processes import main_script_hidden, spawn_context
 from optflow.urls import brief_error
 
 logger = logging.getLogger("optflow")
@@ -86,10 +86,11 @@ class Background:
         if inline:
             self._executor: Executor = InlineExecutor()
         else:
-            context = multiprocessing.get_context("spawn")  # fork after torch/threads is unsafe
             self._executor = ProcessPoolExecutor(
-                max_workers=1, mp_context=context, initializer=_init_tracking_process, initargs=(os.getpid(),)
+                max_workers=1, mp_context=spawn_context(), initializer=_init_tracking_process, initargs=(os.getpid(),)
             )
+            with main_script_hidden():  # the pool starts its process on the first call
+                self._executor.submit(os.getpid)
         self._where = where  # the tracking store, password masked, for the warning
         self.failures = 0
 
