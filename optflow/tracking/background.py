@@ -33,22 +33,32 @@ PARENT_POLL_SECONDS = 1.0  # how often the tracking process checks that its pare
 # in the tracking process 2 retries (about 6 s) tell a blip from an outage.
 HTTP_RETRIES, HTTP_TIMEOUT_SECONDS = "2", "30"
 
-_skip_until = 0.0  # in the tracking process: the end of the current cool-down
-
 
 class TrackingSkipped(RuntimeError):
     """A call not made because the tracking store failed moments ago."""
 
 
-def _guarded(fn: Callable[..., Any], *args: Any, always: bool = False, **kwargs: Any) -> Any:
+class CoolDown:
+    """When calls may be made again: one per tracking process, or per inline `Background`."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+
+_PROCESS_COOL_DOWN = CoolDown()  # in a tracking process, which serves one `Background`
+
+
+def _guarded(
+    fn: Callable[..., Any], *args: Any, _always: bool = False, _cool_down: CoolDown | None = None, **kwargs: Any
+) -> Any:
     """Run one tracking call, or skip it during a cool-down (unless `always`); a failure starts a cool-down."""
-    global _skip_until
-    if time.monotonic() < _skip_until and not always:
+    cool_down = _cool_down or _PROCESS_COOL_DOWN
+    if time.monotonic() < cool_down.until and not _always:
         raise TrackingSkipped(f"skipped for {COOLDOWN_SECONDS:.0f} s after a tracking failure")
     try:
         return fn(*args, **kwargs)
     except Exception:
-        _skip_until = time.monotonic() + COOLDOWN_SECONDS
+        cool_down.until = time.monotonic() + COOLDOWN_SECONDS
         raise
 
 
@@ -83,6 +93,7 @@ class Background:
     """Submits tracking calls; keeps going when one fails (counted, the first one warned about)."""
 
     def __init__(self, inline: bool = False, where: str = "") -> None:
+        self._cool_down = CoolDown() if inline else None  # a process has its own
         if inline:
             self._executor: Executor = InlineExecutor()
         else:
@@ -97,7 +108,7 @@ class Background:
     def submit(self, fn: Callable[..., Any], *args: Any, always: bool = False, **kwargs: Any) -> Future:
         """Run `fn(*args, **kwargs)` in the tracking process; `always` tries it even during a cool-down (the
         last calls of a session: a study run's status, its summary)."""
-        future = self._executor.submit(_guarded, fn, *args, always=always, **kwargs)
+        future = self._executor.submit(_guarded, fn, *args, _always=always, _cool_down=self._cool_down, **kwargs)
         future.add_done_callback(self._count_failure)
         return future
 
