@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from optflow.config import Config, load_config, parse_override
+from optflow.contract import run_page
 from optflow.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -293,7 +294,7 @@ def _next_steps(result: StudyResult) -> str:
     uri = result.tracking_uri
     if result.study_run_id and uri:
         if uri.startswith(("http://", "https://")):
-            where = f"{uri.rstrip('/')}/#/experiments/{result.experiment_id}/runs/{result.study_run_id}"
+            where = f"{uri.rstrip('/')}/{run_page(result.experiment_id, result.study_run_id)}"
             lines.append(f"  MLflow study run:  {where}")
         else:
             lines.append(

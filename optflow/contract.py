@@ -50,6 +50,12 @@ INTERRUPTED_REASON = "interrupted (Ctrl-C or SIGTERM)"
 MODEL_NAME = "model"  # the logged model's name inside its run
 
 
+def run_page(experiment_id: str, run_id: str) -> str:
+    """The MLflow UI's page of a run (after the server's address), in its model-training view: MLflow 3 opens
+    in its GenAI view unless the link says otherwise."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+
+
 def trial_run_name(number: int) -> str:
     """`trial-0007`: sorts in trial order in the MLflow UI."""
     return f"trial-{number:04d}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -54,7 +55,7 @@ def _quiet_optuna() -> None:
 
 def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.Study:
     """Create the study or load it (resume or join); `check_identity` tells whether it is the same task."""
-    return optuna.create_study(
+    study = optuna.create_study(
         storage=storage,
         study_name=config.study.name,
         sampler=make_sampler(config.study.sampler, config.study.seed, config.search, spends_budget),
@@ -62,6 +63,11 @@ def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.S
         direction=config.study.resolved_direction,
         load_if_exists=True,
     )
+    if study.metric_names is None:  # optuna-dashboard's plots then say "val_loss", not "Objective 0"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 3.2
+            study.set_metric_names([config.study.metric])
+    return study
 
 
 def run_study(

@@ -14,6 +14,7 @@ from pathlib import Path
 import optuna
 from optuna_dashboard import save_note
 
+from optflow.contract import run_page
 from optflow.errors import UsageError
 from optflow.records import TrialOutcome
 from optflow.search.optuna_private import set_trial_system_attr
@@ -24,7 +25,7 @@ def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     """A Markdown link to the run in the MLflow UI for a tracking server; the run id otherwise."""
     if tracking_uri.startswith(("http://", "https://")):
         base = mask_password(tracking_uri).rstrip("/")
-        return f"[{run_id}]({base}/#/experiments/{experiment_id}/runs/{run_id})"
+        return f"[{run_id}]({base}/{run_page(experiment_id, run_id)})"
     return f"`{run_id}` (open with `mlflow ui --backend-store-uri {mask_password(tracking_uri)}`)"
 
 

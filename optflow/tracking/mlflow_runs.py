@@ -154,11 +154,25 @@ def dataset_input(name: str, features: Any, targets: Any, source: str, context: 
     return DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
 
 
+# The MLflow UI (3.x) opens an experiment of unknown kind in its GenAI mode, with the runs a click away under
+# "Training runs"; this tag makes it open on the runs table. A kind a user chose is kept.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = {EXPERIMENT_KIND_TAG: "custom_model_development"}
+
+
 def experiment_id(tracking_uri: str, name: str) -> str:
-    """The id of the experiment called `name`, created if it does not exist."""
+    """The id of the experiment called `name`, created (as a model-training experiment) if it does not exist."""
     mlflow = client(tracking_uri)
     experiment = mlflow.get_experiment_by_name(name)
-    return experiment.experiment_id if experiment else mlflow.create_experiment(name)
+    return experiment.experiment_id if experiment else mlflow.create_experiment(name, tags=EXPERIMENT_KIND)
+
+
+def mark_training_experiment(tracking_uri: str, experiment: str) -> None:
+    """Tag an existing experiment (the one `mlflow run` chose) as model training, unless its kind is set."""
+    mlflow = client(tracking_uri)
+    if not set(EXPERIMENT_KIND) & set(mlflow.get_experiment(experiment).tags):
+        for key, value in EXPERIMENT_KIND.items():
+            mlflow.set_experiment_tag(experiment, key, value)
 
 
 def log_params(tracking_uri: str, run_id: str, params: Mapping[str, str]) -> None:
@@ -218,6 +232,7 @@ def open_study_run(
         run = mlflow.get_run(launcher_run_id)
         experiment, run_id, owned = run.info.experiment_id, run.info.run_id, False
         mlflow.set_tag(run_id, MLFLOW_RUN_NAME, study_name)
+        mark_training_experiment(tracking_uri, experiment)
     else:
         experiment = experiment_id(tracking_uri, experiment_name)
         run_id, owned = mlflow.create_run(experiment, run_name=study_name).info.run_id, True

@@ -46,6 +46,7 @@ from optflow.contract import (
     TAG_STUDY_NAME,
     TAG_TRIAL_NUMBER,
     TAG_WORKER,
+    run_page,
     trial_run_name,
 )
 from optflow.records import EpochRecord, TrialOutcome
@@ -303,7 +304,7 @@ class StudyTracker:
         config = self.config
         lines = [_study_summary(config)]
         if best is not None and self.study_run is not None and ATTR_RUN_ID in best.user_attrs:
-            run_link = f"#/experiments/{self.study_run.experiment_id}/runs/{best.user_attrs[ATTR_RUN_ID]}"
+            run_link = run_page(self.study_run.experiment_id, best.user_attrs[ATTR_RUN_ID])
             lines.append(
                 f"Best trial: [{trial_run_name(best.number)}]({run_link}), {config.study.metric} = {best.value:.6g}."
             )

@@ -105,6 +105,12 @@ def test_resume_continues_to_the_budget_under_the_same_study_run(tmp_path):
     assert len(children) == 4 and parent.info.status == "FINISHED"
 
 
+def test_the_study_names_its_metric_for_the_dashboard(tmp_path):
+    run_study(make_config(tmp_path, sampler="random", n_trials=1), RunOptions(tracking=False))
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert study.metric_names == ["val_loss"]  # optuna-dashboard labels its axes with it
+
+
 def test_same_seed_same_trials(tmp_path):
     values = []
     for name in ("a", "b"):

@@ -16,7 +16,7 @@ from optflow.tracking.dashboard import mlflow_run_link, trial_note
 
 def test_link_to_a_tracking_server_masks_the_password():
     link = mlflow_run_link("https://bob:hunter2@mlflow.example.org/", "3", "abc")
-    assert link == "[abc](https://bob:***@mlflow.example.org/#/experiments/3/runs/abc)"
+    assert link == "[abc](https://bob:***@mlflow.example.org/#/experiments/3/runs/abc?workflowType=machine_learning)"
 
 
 def test_local_store_gets_the_run_id_and_how_to_open_it():

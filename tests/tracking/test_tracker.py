@@ -48,6 +48,8 @@ def test_a_study_logs_the_contracts_names(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     parent = client.get_run(result.study_run_id)
     assert parent.info.run_name == "t"
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags[mlflow_runs.EXPERIMENT_KIND_TAG] == "custom_model_development"  # UI opens on the runs
     assert {contract.TAG_OPTFLOW_STUDY, contract.TAG_SAMPLER, contract.TAG_STORAGE} <= set(parent.data.tags)
     every_field = {f"{name}.{f.name}" for name, section in SECTIONS.items() for f in fields(section)}
     unset = {"data.path", "data.target", "data.n_samples", "data.n_features", "data.n_classes", "data.noise"}
@@ -151,7 +153,7 @@ def test_the_study_run_points_at_its_best_trial(tmp_path):
     best = optuna.load_study(study_name="t", storage=config.study.storage).best_trial
     best_run = best.user_attrs[contract.ATTR_RUN_ID]
     assert parent.data.tags[contract.TAG_BEST_RUN] == best_run
-    link = f"[{contract.trial_run_name(best.number)}](#/experiments/{parent.info.experiment_id}/runs/{best_run})"
+    link = f"[{contract.trial_run_name(best.number)}]({contract.run_page(parent.info.experiment_id, best_run)})"
     assert f"Best trial: {link}, val_loss = " in parent.data.tags["mlflow.note.content"]
 
 
