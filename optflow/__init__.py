@@ -24,25 +24,56 @@ if TYPE_CHECKING:
     from optflow.study.single_run import TrainResult
 
 __version__ = "0.1.0"
-__all__ = ["Config", "StudyResult", "TrainResult", "load_config", "train", "tune"]
+__all__ = ["Config", "DataSpec", "DataSplits", "StudyResult", "TrainResult", "load_config", "train", "tune"]
 
 ConfigLike = Config | Mapping[str, Any] | str | Path
 
 
-def _as_config(config: ConfigLike, overrides: Mapping[str, Any] | None) -> Config:
+def _as_config(
+    config: ConfigLike,
+    overrides: Mapping[str, Any] | None,
+    model: Callable[..., Any] | None = None,
+    data: Callable[..., Any] | None = None,
+    workers: int = 1,
+) -> Config:
+    overrides = {**(overrides or {}), **_factories(model=model, data=data, workers=workers)}
     if isinstance(config, Config):
         if not overrides:
             return config
         config = config.to_dict()
     if isinstance(config, Mapping):
-        return build_config(apply_overrides(config, overrides or {}))
+        return build_config(apply_overrides(config, overrides))
     return load_config(config, overrides)
+
+
+def _factories(workers: int, **functions: Callable[..., Any] | None) -> dict[str, str]:
+    """`model=build` -> {"model.factory": "my_pkg.models:build"}: a function passed from Python becomes the
+    reference a config would hold; one that only this process can call refuses several workers in one line."""
+    from optflow.config.references import describe_local, is_local, reference_of
+    from optflow.errors import UsageError
+
+    out = {}
+    for section, function in functions.items():
+        if function is None:
+            continue
+        if not callable(function):
+            raise UsageError(f"{section} must be a function; got a {type(function).__name__}")
+        reference = reference_of(function)
+        if is_local(reference) and workers > 1:
+            raise UsageError(
+                f"{section} must be importable by name when workers > 1 (a function at the top level of a module, "
+                f"not a lambda, a local function or one defined in __main__); got {describe_local(reference)}"
+            )
+        out[f"{section}.factory"] = reference
+    return out
 
 
 def tune(
     config: ConfigLike,
     *,
     overrides: Mapping[str, Any] | None = None,
+    model: Callable[..., Any] | None = None,
+    data: Callable[..., Any] | None = None,
     workers: int = 1,
     tracking: bool = True,
     tracking_uri: str | None = None,
@@ -51,14 +82,16 @@ def tune(
     """Run (or resume, or join) the study the config describes; returns its result.
 
     `config` is a `Config`, a mapping shaped like the YAML file, or a path to one; `overrides` sets dotted
-    fields (`{"study.n_trials": 10}`). Runs silently unless given a `reporter` (see `optflow.study.options`).
+    fields (`{"study.n_trials": 10}`). `model` and `data` are the factories a config names by import path
+    (`build(params, spec) -> nn.Module`, `load(params) -> DataSplits`), passed as functions; with `workers > 1`
+    they must be importable by name. Runs silently unless given a `reporter` (see `optflow.study.options`).
     Bad input raises `optflow.errors.UsageError` before anything is created.
     """
     from optflow.study.options import RunOptions, SilentReporter
     from optflow.study.study import run_study
     from optflow.study.workers import run_workers
 
-    config = _as_config(config, overrides)
+    config = _as_config(config, overrides, model, data, workers)
     options = RunOptions(
         tracking=tracking, tracking_uri=tracking_uri, workers=workers, reporter=reporter or SilentReporter()
     )
@@ -69,20 +102,28 @@ def train(
     config: ConfigLike,
     *,
     overrides: Mapping[str, Any] | None = None,
+    model: Callable[..., Any] | None = None,
+    data: Callable[..., Any] | None = None,
     tracking: bool = True,
     tracking_uri: str | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
-    """One training run with the config's fixed params (its `search` is ignored), logged as one MLflow run."""
+    """One training run with the config's fixed params (its `search` is ignored), logged as one MLflow run;
+    `model` and `data` as for `tune`."""
     from optflow.study.options import RunOptions
     from optflow.study.single_run import run_training
 
     options = RunOptions(tracking=tracking, tracking_uri=tracking_uri)
-    return run_training(_as_config(config, overrides), options, on_epoch)
+    return run_training(_as_config(config, overrides, model, data), options, on_epoch)
 
 
 def __getattr__(name: str) -> Any:
-    """`optflow.StudyResult` and `optflow.TrainResult`, imported when first asked for."""
+    """`optflow.StudyResult`, `optflow.TrainResult`, `optflow.DataSplits` and `optflow.DataSpec`, imported when
+    first asked for."""
+    if name in ("DataSplits", "DataSpec"):
+        import optflow.data
+
+        return getattr(optflow.data, name)
     if name == "StudyResult":
         from optflow.study.result import StudyResult
 

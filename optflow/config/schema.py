@@ -81,11 +81,15 @@ class DataConfig:
     """Share of rows held out for validation (stratified for classification)."""
     seed: int = 0
     """Seed of the split and of synthetic data."""
+    factory: str = ""
+    """The user's data: `my_pkg.data:load`, a function `load(params) -> optflow.DataSplits`; replaces `name`."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Arguments of the data factory, by name; each can be searched under its name."""
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network: a linear (logistic) model or an MLP."""
+    """The network: a built-in family (a linear model, an MLP) or the user's own, by factory."""
 
     kind: str = "mlp"
     """linear or mlp."""
@@ -93,6 +97,11 @@ class ModelConfig:
     """Hidden layer sizes of the MLP."""
     activation: str = "relu"
     """relu, tanh, gelu or sigmoid."""
+    factory: str = ""
+    """The user's model: `my_pkg.models:build`, a function `build(params, spec) -> torch.nn.Module`; replaces
+    `kind`. `spec` (an `optflow.DataSpec`) gives the input shape, the number of outputs and the task."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Arguments of the model factory, by name; each can be searched under its name."""
 
 
 @dataclass(frozen=True)
@@ -200,11 +209,28 @@ class Config:
         out["search"] = {p.name: _search_param_dict(p) for p in self.search}
         return out
 
+    def searchable(self) -> dict[str, str]:
+        """Every field a search may vary -> where it lives: the built-in ones (`lr` -> training) and the
+        factories' params (`width` -> model.params)."""
+        return searchable_fields(self.model.params, self.data.params)
+
+    def value_of(self, name: str) -> Any:
+        """The config's own value of the searchable field `name`."""
+        section, _, inner = self.searchable()[name].partition(".")
+        holder = getattr(self, section)
+        return getattr(holder, inner)[name] if inner else getattr(holder, name)
+
     def with_params(self, params: dict[str, Any]) -> Config:
-        """This config with a trial's sampled fields (`lr`, `kind`, ...) set in their sections."""
+        """This config with a trial's sampled fields (`lr`, `kind`, a factory's `width`) set where they live."""
+        where = self.searchable()
         updates: dict[str, dict[str, Any]] = {}
         for name, value in params.items():
-            updates.setdefault(SEARCHABLE[name], {})[name] = value
+            section, _, inner = where[name].partition(".")
+            if inner:  # a factory's params: a new dict with the value in it
+                merged = updates.setdefault(section, {}).setdefault(inner, dict(getattr(self, section).params))
+                merged[name] = value
+            else:
+                updates.setdefault(section, {})[name] = value
         return replace(self, **{section: replace(getattr(self, section), **u) for section, u in updates.items()})
 
     def applies(self, field: str) -> bool:
@@ -252,7 +278,22 @@ SEARCHABLE: dict[str, str] = {
     "activation": "model",
 }
 
+
+def searchable_fields(model_params: Any = (), data_params: Any = ()) -> dict[str, str]:
+    """`SEARCHABLE` and the names of the model and data factories' params, each -> where it lives."""
+    return {**SEARCHABLE, **{name: "model.params" for name in model_params}, **{n: "data.params" for n in data_params}}
+
+
 SYNTHETIC = ("classification", "regression")
+
+
+def _built_in_model(config: Config) -> bool:
+    return not config.model.factory
+
+
+def _built_in_data(config: Config) -> bool:
+    return not config.data.factory
+
 
 # Fields that act only under another field's value (the rest always act).
 APPLIES: dict[str, Callable[[Config], bool]] = {
@@ -263,13 +304,21 @@ APPLIES: dict[str, Callable[[Config], bool]] = {
     "training.min_lr": lambda c: c.training.schedule == "cosine",
     "training.min_delta": lambda c: c.training.early_stopping_patience > 0,
     "training.batch_size": lambda c: c.training.optimizer != "gd",  # gradient descent takes the whole set
-    "training.dropout": lambda c: c.model.kind == "mlp",  # a linear model has no hidden layer to drop out of
-    "model.hidden": lambda c: c.model.kind == "mlp",
-    "model.activation": lambda c: c.model.kind == "mlp",
-    "data.path": lambda c: c.data.name == "csv",
-    "data.target": lambda c: c.data.name == "csv",
-    "data.n_samples": lambda c: c.data.name in SYNTHETIC,
-    "data.n_features": lambda c: c.data.name in SYNTHETIC,
-    "data.noise": lambda c: c.data.name in SYNTHETIC,
-    "data.n_classes": lambda c: c.data.name == "classification",
+    # a linear model has no hidden layer to drop out of; a factory's model takes its own params
+    "training.dropout": lambda c: _built_in_model(c) and c.model.kind == "mlp",
+    "model.kind": _built_in_model,
+    "model.hidden": lambda c: _built_in_model(c) and c.model.kind == "mlp",
+    "model.activation": lambda c: _built_in_model(c) and c.model.kind == "mlp",
+    "model.factory": lambda c: not _built_in_model(c),
+    "data.name": _built_in_data,
+    "data.task": _built_in_data,  # a factory's data says its task
+    "data.val_fraction": _built_in_data,  # a factory makes its own splits
+    "data.seed": _built_in_data,
+    "data.path": lambda c: _built_in_data(c) and c.data.name == "csv",
+    "data.target": lambda c: _built_in_data(c) and c.data.name == "csv",
+    "data.n_samples": lambda c: _built_in_data(c) and c.data.name in SYNTHETIC,
+    "data.n_features": lambda c: _built_in_data(c) and c.data.name in SYNTHETIC,
+    "data.noise": lambda c: _built_in_data(c) and c.data.name in SYNTHETIC,
+    "data.n_classes": lambda c: _built_in_data(c) and c.data.name == "classification",
+    "data.factory": lambda c: not _built_in_data(c),
 }

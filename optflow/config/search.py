@@ -15,7 +15,7 @@ from dataclasses import fields
 from typing import Any
 
 from optflow.config.rules import Rule, constant, number, one_of
-from optflow.config.schema import SEARCHABLE, Config, SearchParam
+from optflow.config.schema import Config, SearchParam
 from optflow.errors import UsageError
 
 SEARCH_TYPES = ("float", "int", "categorical")
@@ -24,33 +24,43 @@ STEP_TOLERANCE = 1e-9  # relative: 0.1 divides 0.3 although 0.3 / 0.1 = 2.999999
 FieldRules = Mapping[str, Mapping[str, Rule]]  # section -> field -> rule
 
 
-def build_search(raw: Any, rules: FieldRules) -> tuple[SearchParam, ...]:
-    """The search entries, each validated, in dependency order (declaration order otherwise)."""
+# A factory's param takes any value its factory accepts: the factory is the judge of it.
+FACTORY_PARAM = Rule(lambda: "any value", lambda value: value, ("float", "int", "categorical"))
+
+
+def build_search(raw: Any, rules: FieldRules, searchable: Mapping[str, str]) -> tuple[SearchParam, ...]:
+    """The search entries, each validated, in dependency order (declaration order otherwise). `searchable`
+    maps every field a search may vary to where it lives (`Config.searchable`)."""
     raw = raw or {}
     if not isinstance(raw, Mapping):
         raise UsageError(f"search must be a mapping of field names to ranges; got {raw!r}")
-    return _dependency_order([_build_param(str(name), spec, rules) for name, spec in raw.items()])
+    return _dependency_order([_build_param(str(name), spec, rules, searchable) for name, spec in raw.items()])
 
 
-def _field_rule(name: str, rules: FieldRules) -> Rule:
-    return rules[SEARCHABLE[name]][name]
+def _field_rule(name: str, rules: FieldRules, searchable: Mapping[str, str]) -> Rule:
+    section = searchable[name]
+    return FACTORY_PARAM if section.endswith(".params") else rules[section][name]
 
 
-def _build_param(name: str, raw: Any, rules: FieldRules) -> SearchParam:
+def _not_searchable(where: str, searchable: Mapping[str, str]) -> UsageError:
+    return UsageError(f"{where} is not a searchable field; searchable: {', '.join(sorted(searchable))}")
+
+
+def _build_param(name: str, raw: Any, rules: FieldRules, searchable: Mapping[str, str]) -> SearchParam:
     where = f"search.{name}"
-    if name not in SEARCHABLE:
-        raise UsageError(f"{where} is not a searchable field; searchable: {', '.join(sorted(SEARCHABLE))}")
+    if name not in searchable:
+        raise _not_searchable(where, searchable)
     if not isinstance(raw, Mapping):
         raise UsageError(f"{where} must be a mapping with a type; got {raw!r}")
     allowed = {f.name for f in fields(SearchParam)} - {"name"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise UsageError(f"{where}.{unknown[0]} is not a known key; known keys: {', '.join(sorted(allowed))}")
-    field_rule = _field_rule(name, rules)
+    field_rule = _field_rule(name, rules, searchable)
     kind = one_of(constant(*field_rule.search_types)).check(f"{where}.type", raw.get("type"))
     grid = tuple(field_rule.check(f"{where}.grid", v) for v in _as_list(raw.get("grid", []), f"{where}.grid"))
     n_points = number(int, 2, MAX_GRID_POINTS).check(f"{where}.n_points", raw.get("n_points", 3))
-    when = _build_condition(where, raw.get("when"), rules)
+    when = _build_condition(where, raw.get("when"), rules, searchable)
 
     if kind == "categorical":
         choices = _as_list(raw.get("choices"), f"{where}.choices")
@@ -85,19 +95,19 @@ def _build_param(name: str, raw: Any, rules: FieldRules) -> SearchParam:
     return SearchParam(name, kind, low, high, log, step, grid=grid, n_points=n_points, when=when)
 
 
-def _build_condition(where: str, raw: Any, rules: FieldRules) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+def _build_condition(
+    where: str, raw: Any, rules: FieldRules, searchable: Mapping[str, str]
+) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
         raise UsageError(f"{where}.when must map field names to lists of values; got {raw!r}")
     condition = []
     for name, values in raw.items():
-        if name not in SEARCHABLE:
-            raise UsageError(
-                f"{where}.when.{name} is not a searchable field; searchable: {', '.join(sorted(SEARCHABLE))}"
-            )
+        if name not in searchable:
+            raise _not_searchable(f"{where}.when.{name}", searchable)
         values = values if isinstance(values, list | tuple) else [values]
-        rule = _field_rule(name, rules)
+        rule = _field_rule(name, rules, searchable)
         condition.append((name, tuple(rule.check(f"{where}.when.{name}", v) for v in values)))
     return tuple(condition)
 
@@ -147,10 +157,10 @@ def check_search(config: Config) -> None:
         for name, values in param.when:
             where = f"search.{param.name}.when.{name}"
             if name not in searched:
-                fixed = getattr(getattr(config, SEARCHABLE[name]), name)
+                fixed, section = config.value_of(name), config.searchable()[name]
                 if fixed not in values:  # the param would never be sampled
                     raise UsageError(
-                        f"{where} must include {SEARCHABLE[name]}.{name} ({fixed!r}), since {name} is not searched; "
+                        f"{where} must include {section}.{name} ({fixed!r}), since {name} is not searched; "
                         f"got {list(values)}"
                     )
             elif searched[name].type == "categorical" and not set(values) & set(searched[name].choices):

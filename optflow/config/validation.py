@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from optflow.config.references import is_reference, resolve
 from optflow.config.rules import Rule, constant, number, one_of, registry, text
-from optflow.config.schema import SECTIONS, Config
+from optflow.config.schema import SEARCHABLE, SECTIONS, Config
 from optflow.config.search import build_search, check_search
 from optflow.contract import METRICS_MAXIMIZED, METRICS_MINIMIZED
 from optflow.errors import UsageError
@@ -33,6 +34,25 @@ def _hidden_sizes(value: Any) -> tuple[int, ...]:
         raise TypeError
     return tuple(number(int, 1).convert(v) for v in value)
 
+
+def _reference(value: Any) -> str:
+    if not isinstance(value, str) or (value and not is_reference(value)):
+        raise ValueError
+    return value
+
+
+REFERENCE = Rule(lambda: "an import path like my_package.module:function, or empty", _reference, invalid="no dots")
+
+
+def _params(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and k.isidentifier() for k in value):
+        raise TypeError
+    return dict(value)
+
+
+PARAMS = Rule(lambda: "a mapping of argument names to values", _params, invalid=[1])
 
 RULES: dict[str, dict[str, Rule]] = {
     "study": {
@@ -60,11 +80,15 @@ RULES: dict[str, dict[str, Rule]] = {
         "noise": number(float, 0),
         "val_fraction": number(float, 0, 1, "neither"),
         "seed": number(int, 0),
+        "factory": REFERENCE,
+        "params": PARAMS,
     },
     "model": {
         "kind": one_of(registry("optflow.models", "MODELS")),
         "hidden": Rule(lambda: "a list of ints in [1, inf)", _hidden_sizes, invalid=[0]),
         "activation": one_of(registry("optflow.models.mlp", "ACTIVATIONS")),
+        "factory": REFERENCE,
+        "params": PARAMS,
     },
     "training": {
         "epochs": number(int, 1),
@@ -120,9 +144,38 @@ def build_config(raw: Mapping[str, Any]) -> Config:
         model=_build_section("model", raw.get("model")),
         training=_build_section("training", raw.get("training")),
     )
-    config = replace(base, search=build_search(raw.get("search"), RULES))
+    _check_factories(base)
+    config = replace(base, search=build_search(raw.get("search"), RULES, base.searchable()))
     _check_consistency(config)
     return config
+
+
+# What each factory is called with (the names say so in messages).
+MODEL_FACTORY_ARGUMENTS = ("params", "spec")
+DATA_FACTORY_ARGUMENTS = ("params",)
+
+
+def _check_factories(config: Config) -> None:
+    """Params only with a factory, names that say one thing, and factories that import and take the right
+    arguments (what they return is checked once the data is loaded, still before anything is made)."""
+    for section, arguments in (("model", MODEL_FACTORY_ARGUMENTS), ("data", DATA_FACTORY_ARGUMENTS)):
+        values = getattr(config, section)
+        if values.params and not values.factory:
+            raise UsageError(f"{section}.params needs {section}.factory (the function they are passed to); got ''")
+        for name in values.params:
+            if name in SEARCHABLE:
+                raise UsageError(
+                    f"{section}.params.{name} must not share its name with {SEARCHABLE[name]}.{name} (a search "
+                    f"names fields by their name alone); got {name!r}: rename it"
+                )
+        if values.factory:
+            resolve(f"{section}.factory", values.factory, arguments)
+    both = sorted(set(config.model.params) & set(config.data.params))
+    if both:
+        raise UsageError(
+            f"data.params.{both[0]} must not share its name with model.params.{both[0]} (a search names fields by "
+            f"their name alone); got {both[0]!r} in both"
+        )
 
 
 def _in_memory(url: str) -> bool:

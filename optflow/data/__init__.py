@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from optflow.data.dataset import CLASSIFICATION, REGRESSION, Dataset, DataSpec
+from optflow.data.user import DataSplits
 
 if TYPE_CHECKING:
     from optflow.config import DataConfig
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 
 def load_dataset(config: DataConfig) -> Dataset:
     """The configured data set, split and ready for training; bad data is a `UsageError` naming the field."""
+    if config.factory:
+        from optflow.data.user import load_user_data
+
+        return load_user_data(config.factory, config.params)
     return datasets()[config.name](config)
 
 
@@ -33,4 +38,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'optflow.data' has no attribute {name!r}")
 
 
-__all__ = ["CLASSIFICATION", "DATASETS", "REGRESSION", "DataSpec", "Dataset", "load_dataset"]
+__all__ = ["CLASSIFICATION", "DATASETS", "REGRESSION", "DataSplits", "DataSpec", "Dataset", "load_dataset"]

@@ -101,3 +101,27 @@ def fit_table(frame: pd.DataFrame, train_rows: Sequence[int], task: str, target:
     return TablePreprocessing(
         draft.columns, categories, mean, std, task, target_mean=float(y_train.mean()), target_scale=scale
     )
+
+
+@dataclass(frozen=True)
+class ArrayPreprocessing:
+    """The logged model's ends for data given as arrays (a data factory without its own preprocessing): the rows
+    go in as the network takes them, and the outputs come back as class indices or values."""
+
+    task: str
+    classes: tuple[Any, ...] = ()  # class indices 0..n-1 for classification
+    dtype: str = "float32"  # of the network's inputs: float32, or int64 for token ids
+
+    def encode(self, rows: Any) -> np.ndarray:
+        return np.asarray(rows, dtype=self.dtype)
+
+    def decode(self, outputs: np.ndarray) -> np.ndarray:
+        outputs = np.asarray(outputs)
+        if self.task == CLASSIFICATION:
+            return np.asarray(self.classes)[outputs.argmax(axis=-1)]
+        return outputs.reshape(len(outputs), -1)[:, 0].astype(np.float64) if outputs.ndim <= 2 else outputs
+
+    def probabilities(self, outputs: np.ndarray) -> pd.DataFrame:
+        logits = np.asarray(outputs, dtype=np.float64)
+        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return pd.DataFrame(exp / exp.sum(axis=-1, keepdims=True), columns=[str(c) for c in self.classes])

@@ -1,4 +1,5 @@
-"""Model families by name (`model.kind`): each builder takes the model config, the data's spec and the dropout."""
+"""Model families by name (`model.kind`), or the user's own by factory (`model.factory`): a fresh network for a
+trial's config and the data's spec."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from torch import nn
 
 from optflow.config import Config, ModelConfig
 from optflow.data import DataSpec
+from optflow.errors import UsageError
 from optflow.models import linear, mlp
 
 ModelBuilder = Callable[[ModelConfig, DataSpec, float], nn.Module]
@@ -23,4 +25,11 @@ def build_model(config: Config, spec: DataSpec) -> nn.Module:
     """A freshly initialised model of `config.model.kind` with the training's dropout, seeded by
     `config.training.seed` so that a trial is reproducible."""
     torch.manual_seed(config.training.seed)
-    return MODELS[config.model.kind](config.model, spec, config.training.dropout)
+    if not config.model.factory:
+        return MODELS[config.model.kind](config.model, spec, config.training.dropout)
+    from optflow.config.references import resolve
+
+    model = resolve("model.factory", config.model.factory, ("params", "spec"))(dict(config.model.params), spec)
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"model.factory must return a torch.nn.Module; got a {type(model).__name__}")
+    return model

@@ -14,7 +14,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from optflow.config import SEARCHABLE, Config, SearchParam
+from optflow.config import Config, SearchParam
 
 
 def distribution(param: SearchParam) -> BaseDistribution:
@@ -32,7 +32,7 @@ def _active(param: SearchParam, values: Mapping[str, Any]) -> bool:
 
 def fixed_values(config: Config) -> dict[str, Any]:
     """The config's own value of every searchable field, what a trial uses when a field is not sampled."""
-    return {name: getattr(getattr(config, section), name) for name, section in SEARCHABLE.items()}
+    return {name: config.value_of(name) for name in config.searchable()}
 
 
 def suggest(trial: optuna.Trial, config: Config) -> dict[str, Any]:

@@ -44,8 +44,16 @@ def definition(config: Config, data: Dataset) -> dict[str, Any]:
         "study.metric": config.study.metric,
         "study.direction": config.study.resolved_direction,
     }
+    if config.data.factory:  # the factory's code is the user's: its reference and arguments name the data
+        out["data.factory"] = config.data.factory
+        out.update({f"data.params.{k}": v for k, v in config.data.params.items() if k not in searched})
     for name, value in config.to_dict()["model"].items():
-        if name not in searched:
+        if name == "params":
+            out.update({f"model.params.{k}": v for k, v in value.items() if k not in searched})
+        elif name == "factory":
+            if value:  # studies of built-in models keep the definition they were made with
+                out["model.factory"] = value
+        elif name not in searched:
             out[f"model.{name}"] = value
     for name, value in config.to_dict()["training"].items():
         if name not in searched and name not in RUNTIME_FIELDS:

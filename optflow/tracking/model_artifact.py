@@ -51,10 +51,41 @@ with warnings.catch_warnings(record=True):
 
 
 def serialize_model(model: torch.nn.Module) -> bytes:
-    """The module as bytes (moved to the CPU), so it can travel to the tracking process."""
+    """The module as bytes (moved to the CPU), so it can travel to the tracking process. cloudpickle carries a
+    class defined in `__main__` or a notebook by value: the tracking process could not import it."""
+    import cloudpickle
+
     buffer = io.BytesIO()
-    torch.save(model.cpu(), buffer)
+    torch.save(model.cpu(), buffer, pickle_module=cloudpickle)
     return buffer.getvalue()
+
+
+def user_modules(network: torch.nn.Module) -> set[str]:
+    """The top-level packages of the user's code inside `network` (not torch's, not optflow's)."""
+    tops = {type(module).__module__.split(".")[0] for module in network.modules()}
+    return {top for top in tops if top not in ("torch", "optflow", "__main__", "builtins")}
+
+
+@contextmanager
+def _users_code_by_value(network: torch.nn.Module) -> Iterator[None]:
+    """While MLflow pickles the model, the user's classes travel inside it (cloudpickle by value), so the model
+    loads where the user's source is not on the path."""
+    import importlib
+
+    import cloudpickle
+
+    registered = []
+    for name in user_modules(network):
+        try:
+            cloudpickle.register_pickle_by_value(importlib.import_module(name))
+            registered.append(name)
+        except (ImportError, ValueError):  # not importable here, or already registered: pickled as it is
+            pass
+    try:
+        yield
+    finally:
+        for name in registered:
+            cloudpickle.unregister_pickle_by_value(importlib.import_module(name))
 
 
 def _requirements() -> list[str]:
@@ -82,7 +113,12 @@ def log_model(
     mlflow.set_tracking_uri(tracking_uri)
     before = mlflow.MlflowClient(tracking_uri).get_run(run_id).info
     # MLflow's advice ("add type hints", "python_model is pickled") is for other models than this one.
-    with warnings.catch_warnings(record=True), _quiet("mlflow.pyfunc"), mlflow.start_run(run_id=run_id):
+    with (
+        warnings.catch_warnings(record=True),
+        _quiet("mlflow.pyfunc"),
+        _users_code_by_value(model.network),
+        mlflow.start_run(run_id=run_id),
+    ):
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=model,

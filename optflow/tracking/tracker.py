@@ -264,7 +264,7 @@ class StudyTracker:
         Runs a crashed session left RUNNING for trials that have ended are closed as Optuna holds them.
         """
         self._dataset = mlflow_runs.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
-        self.input_example = data.raw_val.head(INPUT_EXAMPLE_ROWS)
+        self.input_example = data.raw_val[:INPUT_EXAMPLE_ROWS]
         self.preprocessing = data.preprocessing
         config = self.config
         linked = study.user_attrs.get(ATTR_PARENT_RUN_ID)

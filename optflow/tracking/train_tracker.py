@@ -26,7 +26,7 @@ class TrainRun(TrackedRun):
 
     def __init__(self, background: Background, tracking_uri: str, created: Future, config: Config, data: Dataset):
         super().__init__(background, tracking_uri, created, config)
-        self._input_example = data.raw_val.head(INPUT_EXAMPLE_ROWS)
+        self._input_example = data.raw_val[:INPUT_EXAMPLE_ROWS]
         self._preprocessing = data.preprocessing
         self._title = f"optflow train: {config.data.name}"
 

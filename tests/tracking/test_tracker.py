@@ -55,6 +55,7 @@ def test_a_study_logs_the_contracts_names(tmp_path):
     unset = {"data.path", "data.target", "data.n_samples", "data.n_features", "data.n_classes", "data.noise"}
     unset |= {"study.experiment", "study.register_model", "study.artifact_dir", "training.momentum"}
     unset |= {"training.gamma", "training.step_size", "training.decay_rate", "training.min_lr", "training.min_delta"}
+    unset |= {"model.factory", "model.params", "data.factory", "data.params"}  # built-in model and data
     assert set(parent.data.params) == every_field - unset  # the fixed config: what acts (iris, sgd, constant)
     assert set(parent.data.metrics) == {contract.STUDY_BEST_VALUE}
     runs = sorted(children(client, result.study_run_id), key=lambda run: run.info.run_name)

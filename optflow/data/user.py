@@ -1,0 +1,124 @@
+"""The user's data, from a factory (`data.factory: my_pkg.data:load`): what it may return, checked, made a `Dataset`.
+
+A factory returns `DataSplits` (or a mapping with the same keys): train and validation splits as `(x, y)` pairs
+of tensors or numpy arrays, the task, and optionally its own preprocessing, which travels inside the logged
+model. Float inputs train as float32; integer inputs (token ids) stay integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from optflow.data.dataset import CLASSIFICATION, REGRESSION, Dataset
+from optflow.errors import UsageError
+
+TASKS = (CLASSIFICATION, REGRESSION)
+WHERE = "data.factory"
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """What a data factory returns."""
+
+    train: Any  # (x, y): tensors or numpy arrays with one row per example
+    val: Any  # (x, y), the split the study's metric is measured on
+    task: str  # classification or regression
+    n_outputs: int | None = None  # classes (default: the largest label + 1) or regression outputs (default 1)
+    preprocessing: Any = None  # raw rows -> inputs and outputs -> predictions (encode/decode), for the logged model
+    example: Any = None  # a few raw rows as `preprocessing.encode` takes them: the logged model's input example
+    name: str = ""  # shown in runs; default: the factory's reference
+
+
+def load_user_data(reference: str, params: Mapping[str, Any]) -> Dataset:
+    """Call the factory and make its splits a `Dataset`; anything amiss is a `UsageError` naming data.factory."""
+    from optflow.config.references import resolve
+    from optflow.data.preprocessing import ArrayPreprocessing
+
+    factory = resolve(WHERE, reference, ("params",))
+    splits = _as_splits(factory(dict(params)))
+    if splits.task not in TASKS:
+        raise UsageError(f"{WHERE} must return a task of {', '.join(TASKS)}; got {splits.task!r}")
+    x_train, y_train = _pair("train", splits.train, splits.task)
+    x_val, y_val = _pair("val", splits.val, splits.task)
+    if x_train.shape[1:] != x_val.shape[1:]:
+        raise UsageError(
+            f"{WHERE} must return train and val inputs of one shape per example; got {tuple(x_train.shape[1:])} "
+            f"and {tuple(x_val.shape[1:])}"
+        )
+    n_outputs = splits.n_outputs or _default_outputs(splits.task, y_train, y_val)
+    if splits.task == CLASSIFICATION:
+        top = int(max(y_train.max(), y_val.max()))
+        if int(min(y_train.min(), y_val.min())) < 0 or top >= n_outputs:
+            raise UsageError(f"{WHERE} must return class labels in [0, {n_outputs}); got labels up to {top}")
+    preprocessing, example = splits.preprocessing, splits.example
+    if preprocessing is None:
+        classes = tuple(range(n_outputs)) if splits.task == CLASSIFICATION else ()
+        dtype = "int64" if not x_train.is_floating_point() else "float32"
+        preprocessing, example = ArrayPreprocessing(splits.task, classes, dtype), x_val[:5].numpy()
+    elif example is None or not all(hasattr(preprocessing, m) for m in ("encode", "decode")):
+        raise UsageError(f"{WHERE} must return an example of raw rows with a preprocessing that has encode and decode")
+    return Dataset(
+        name=splits.name or reference,
+        task=splits.task,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        feature_names=(),
+        n_outputs=n_outputs,
+        source=reference,
+        preprocessing=preprocessing,
+        raw_val=example,
+    )
+
+
+def _as_splits(value: Any) -> DataSplits:
+    if isinstance(value, DataSplits):
+        return value
+    if isinstance(value, Mapping):
+        known = {f.name for f in fields(DataSplits)}
+        unknown = sorted(set(value) - known)
+        if unknown or not {"train", "val", "task"} <= set(value):
+            wrong = unknown[0] if unknown else "train, val and task"
+            raise UsageError(f"{WHERE} must return DataSplits or a mapping of {', '.join(sorted(known))}; got {wrong}")
+        return DataSplits(**value)
+    raise UsageError(f"{WHERE} must return optflow.DataSplits (train, val, task); got a {type(value).__name__}")
+
+
+def _pair(split: str, value: Any, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise UsageError(
+            f"{WHERE} must return {split} as a pair (x, y) of tensors or arrays; got {type(value).__name__}"
+        )
+    x, y = (_tensor(split, v) for v in value)
+    if len(x) != len(y) or len(x) == 0:
+        raise UsageError(f"{WHERE} must return {split} x and y with one row per example; got {len(x)} and {len(y)}")
+    x = x.float() if x.is_floating_point() else x.long()
+    if task == CLASSIFICATION:
+        if y.is_floating_point() and not torch.equal(y, y.round()):
+            raise UsageError(f"{WHERE} must return integer class labels for {split} y in a classification task")
+        return x, y.long().reshape(-1)
+    y = y.float()
+    return x, y.squeeze(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+
+
+def _tensor(split: str, value: Any) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    try:
+        return torch.as_tensor(np.asarray(value))
+    except (TypeError, ValueError, RuntimeError):
+        raise UsageError(
+            f"{WHERE} must return {split} as tensors or numpy arrays; got {type(value).__name__}"
+        ) from None
+
+
+def _default_outputs(task: str, y_train: torch.Tensor, y_val: torch.Tensor) -> int:
+    if task == CLASSIFICATION:
+        return int(max(y_train.max(), y_val.max())) + 1
+    return 1 if y_train.ndim == 1 else int(y_train.shape[1])
