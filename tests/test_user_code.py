@@ -237,3 +237,18 @@ def test_functions_passed_from_python_run_in_one_process(workdir):
 
     with pytest.raises(UsageError, match=r"^model must be importable by name when workers > 1 .*got \S*<lambda>$"):
         optflow.tune(config, model=lambda params, spec: Tiny(8, 3, 1), data=load, workers=2)
+
+
+def test_a_factory_models_params_may_take_the_names_of_built_in_model_fields(project):
+    """`activation` or `kind` would not act for a factory's model, so its own param may be called that."""
+    from optflow.config import build_config
+
+    config = build_config(
+        {
+            "model": {"factory": f"{PACKAGE}.models:build", "params": {"width": 8, "activation": "tanh"}},
+            "search": {"activation": {"type": "categorical", "choices": ["tanh", "relu"]}},
+        }
+    )
+    assert config.searchable()["activation"] == "model.params"
+    assert config.with_params({"activation": "relu"}).model.params == {"width": 8, "activation": "relu"}
+    assert config.model.params["activation"] == "tanh"  # the config itself is left as it was

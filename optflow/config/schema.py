@@ -212,7 +212,7 @@ class Config:
     def searchable(self) -> dict[str, str]:
         """Every field a search may vary -> where it lives: the built-in ones (`lr` -> training) and the
         factories' params (`width` -> model.params)."""
-        return searchable_fields(self.model.params, self.data.params)
+        return searchable_fields(self.model.params, self.data.params, built_in_model=not self.model.factory)
 
     def value_of(self, name: str) -> Any:
         """The config's own value of the searchable field `name`."""
@@ -279,9 +279,11 @@ SEARCHABLE: dict[str, str] = {
 }
 
 
-def searchable_fields(model_params: Any = (), data_params: Any = ()) -> dict[str, str]:
-    """`SEARCHABLE` and the names of the model and data factories' params, each -> where it lives."""
-    return {**SEARCHABLE, **{name: "model.params" for name in model_params}, **{n: "data.params" for n in data_params}}
+def searchable_fields(model_params: Any = (), data_params: Any = (), built_in_model: bool = True) -> dict[str, str]:
+    """`SEARCHABLE` and the names of the model and data factories' params, each -> where it lives. A factory's
+    model has no built-in model fields to search (they would not act), so its params may take their names."""
+    built_in = {name: section for name, section in SEARCHABLE.items() if built_in_model or section != "model"}
+    return {**built_in, **{name: "model.params" for name in model_params}, **{n: "data.params" for n in data_params}}
 
 
 SYNTHETIC = ("classification", "regression")

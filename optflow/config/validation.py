@@ -12,7 +12,7 @@ from typing import Any
 
 from optflow.config.references import is_reference, resolve
 from optflow.config.rules import Rule, constant, number, one_of, registry, text
-from optflow.config.schema import SEARCHABLE, SECTIONS, Config
+from optflow.config.schema import SECTIONS, Config, searchable_fields
 from optflow.config.search import build_search, check_search
 from optflow.contract import METRICS_MAXIMIZED, METRICS_MINIMIZED
 from optflow.errors import UsageError
@@ -162,10 +162,11 @@ def _check_factories(config: Config) -> None:
         values = getattr(config, section)
         if values.params and not values.factory:
             raise UsageError(f"{section}.params needs {section}.factory (the function they are passed to); got ''")
+        built_in = searchable_fields(built_in_model=not config.model.factory)  # a factory's model has no fields
         for name in values.params:
-            if name in SEARCHABLE:
+            if name in built_in:
                 raise UsageError(
-                    f"{section}.params.{name} must not share its name with {SEARCHABLE[name]}.{name} (a search "
+                    f"{section}.params.{name} must not share its name with {built_in[name]}.{name} (a search "
                     f"names fields by their name alone); got {name!r}: rename it"
                 )
         if values.factory:

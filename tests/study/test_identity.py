@@ -19,10 +19,40 @@ def runs(workdir) -> list:
     return client.search_runs([client.get_experiment_by_name("digits").experiment_id])
 
 
+@pytest.fixture(scope="module")
+def recorded_session(tmp_path_factory):
+    """A 2-trial study of digits with random search, run once for the module: its databases are the template."""
+    import os
+
+    directory = tmp_path_factory.mktemp("identity")
+    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "OPTFLOW_STORAGE", "MLFLOW_RUN_ID")}
+    cwd = os.getcwd()
+    try:
+        os.chdir(directory)
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{directory}/mlflow.db"
+        os.environ.pop("OPTFLOW_STORAGE", None)
+        os.environ.pop("MLFLOW_RUN_ID", None)
+        assert main([*BASE, "--sampler", "random", "--n-trials", "2", "--log-models", "none"]) == 0
+    finally:
+        os.chdir(cwd)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        import mlflow
+
+        mlflow.set_tracking_uri(None)
+    return directory
+
+
 @pytest.fixture
-def first_session(workdir, capsys):
-    """A 2-trial study of digits with random search."""
-    assert main([*BASE, "--sampler", "random", "--n-trials", "2", "--log-models", "none"]) == 0
+def first_session(recorded_session, workdir, capsys):
+    """This test's copy of the recorded 2-trial study (both databases; artifacts stay where they were logged)."""
+    import shutil
+
+    for path in [*recorded_session.glob("mlflow.db*"), *recorded_session.glob("optuna.db*")]:  # with WAL files
+        shutil.copy(path, workdir / path.name)
     capsys.readouterr()
     return workdir
 

@@ -13,7 +13,6 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from optflow.config import SearchParam
-from optflow.search.samplers.gp import GPSampler
 from optflow.search.samplers.grid import ExactGridSampler
 from optflow.search.samplers.seeding import TrialSeededSampler
 from optflow.search.space import grid_points
@@ -30,12 +29,20 @@ def _tpe(seed: int | None) -> optuna.samplers.TPESampler:
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
 
 
+def _gp(seed: int | None) -> optuna.samplers.BaseSampler:
+    """optflow's GP sampler; scipy's optimisers load only for a study that uses it (every process pays the
+    imports of what it loads)."""
+    from optflow.search.samplers.gp import GPSampler
+
+    return GPSampler(seed=seed)
+
+
 SAMPLERS: dict[str, SamplerFactory] = {
     # A grid point stays held by a trial that spent budget; a trial lost to Ctrl-C or a dead worker frees it.
     "grid": lambda seed, search, spent: ExactGridSampler(grid_points(search), seed=seed, holds_point=spent),
     "random": lambda seed, search, spent: TrialSeededSampler(optuna.samplers.RandomSampler, seed),
     "tpe": lambda seed, search, spent: TrialSeededSampler(_tpe, seed),
-    "gp": lambda seed, search, spent: GPSampler(seed=seed),
+    "gp": lambda seed, search, spent: _gp(seed),
 }
 
 
