@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_every_example_is_listed_here():
-    assert [str(p) for p in EXAMPLES] == ["examples/user_model/config.yaml"]
+    assert [str(p) for p in EXAMPLES] == ["examples/cnn_digits/config.yaml", "examples/user_model/config.yaml"]
 
 
 @pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)

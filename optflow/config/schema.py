@@ -77,6 +77,8 @@ class DataConfig:
     """Classes of a synthetic classification set."""
     noise: float = 0.1
     """Label noise (classification: fraction flipped) or output noise (regression: std) of a synthetic set."""
+    image_size: int = 32
+    """image_folder: the side images are resized to (square)."""
     val_fraction: float = 0.2
     """Share of rows held out for validation (stratified for classification)."""
     seed: int = 0
@@ -92,11 +94,21 @@ class ModelConfig:
     """The network: a built-in family (a linear model, an MLP) or the user's own, by factory."""
 
     kind: str = "mlp"
-    """linear or mlp."""
+    """linear, mlp or cnn (images: data.name digits_images or image_folder)."""
     hidden: tuple[int, ...] = (128,)
     """Hidden layer sizes of the MLP."""
     activation: str = "relu"
     """relu, tanh, gelu or sigmoid."""
+    channels: int = 16
+    """CNN: output channels of the first convolution block; each further block doubles them."""
+    conv_layers: int = 2
+    """CNN: convolution blocks (convolution, batch norm, activation, pooling)."""
+    kernel_size: int = 3
+    """CNN: side of the square convolution kernels (odd, padded to keep the size)."""
+    batch_norm: bool = True
+    """CNN: batch normalisation after each convolution."""
+    pooling: str = "max"
+    """CNN: downsampling after each block while the image is at least 2 pixels wide: max, avg or none."""
     factory: str = ""
     """The user's model: `my_pkg.models:build`, a function `build(params, spec) -> torch.nn.Module`; replaces
     `kind`. `spec` (an `optflow.DataSpec`) gives the input shape, the number of outputs and the task."""
@@ -276,6 +288,7 @@ SEARCHABLE: dict[str, str] = {
     **{f.name: "training" for f in fields(TrainingConfig)},
     "kind": "model",
     "activation": "model",
+    **{name: "model" for name in ("channels", "conv_layers", "kernel_size", "batch_norm", "pooling")},
 }
 
 
@@ -307,16 +320,21 @@ APPLIES: dict[str, Callable[[Config], bool]] = {
     "training.min_delta": lambda c: c.training.early_stopping_patience > 0,
     "training.batch_size": lambda c: c.training.optimizer != "gd",  # gradient descent takes the whole set
     # a linear model has no hidden layer to drop out of; a factory's model takes its own params
-    "training.dropout": lambda c: _built_in_model(c) and c.model.kind == "mlp",
+    "training.dropout": lambda c: _built_in_model(c) and c.model.kind in ("mlp", "cnn"),
     "model.kind": _built_in_model,
     "model.hidden": lambda c: _built_in_model(c) and c.model.kind == "mlp",
-    "model.activation": lambda c: _built_in_model(c) and c.model.kind == "mlp",
+    "model.activation": lambda c: _built_in_model(c) and c.model.kind in ("mlp", "cnn"),
+    **{
+        f"model.{name}": lambda c: _built_in_model(c) and c.model.kind == "cnn"
+        for name in ("channels", "conv_layers", "kernel_size", "batch_norm", "pooling")
+    },
     "model.factory": lambda c: not _built_in_model(c),
     "data.name": _built_in_data,
     "data.task": _built_in_data,  # a factory's data says its task
     "data.val_fraction": _built_in_data,  # a factory makes its own splits
     "data.seed": _built_in_data,
-    "data.path": lambda c: _built_in_data(c) and c.data.name == "csv",
+    "data.path": lambda c: _built_in_data(c) and c.data.name in ("csv", "image_folder"),
+    "data.image_size": lambda c: _built_in_data(c) and c.data.name == "image_folder",
     "data.target": lambda c: _built_in_data(c) and c.data.name == "csv",
     "data.n_samples": lambda c: _built_in_data(c) and c.data.name in SYNTHETIC,
     "data.n_features": lambda c: _built_in_data(c) and c.data.name in SYNTHETIC,

@@ -35,6 +35,19 @@ def _hidden_sizes(value: Any) -> tuple[int, ...]:
     return tuple(number(int, 1).convert(v) for v in value)
 
 
+def _odd(value: Any) -> int:
+    value = number(int, 1).convert(value)
+    if value % 2 == 0:
+        raise ValueError
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError
+    return value
+
+
 def _reference(value: Any) -> str:
     if not isinstance(value, str) or (value and not is_reference(value)):
         raise ValueError
@@ -78,6 +91,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "n_features": number(int, 1),
         "n_classes": number(int, 2),
         "noise": number(float, 0),
+        "image_size": number(int, 4),
         "val_fraction": number(float, 0, 1, "neither"),
         "seed": number(int, 0),
         "factory": REFERENCE,
@@ -87,6 +101,11 @@ RULES: dict[str, dict[str, Rule]] = {
         "kind": one_of(registry("optflow.models", "MODELS")),
         "hidden": Rule(lambda: "a list of ints in [1, inf)", _hidden_sizes, invalid=[0]),
         "activation": one_of(registry("optflow.models.mlp", "ACTIVATIONS")),
+        "channels": number(int, 1),
+        "conv_layers": number(int, 1),
+        "kernel_size": Rule(lambda: "an odd int in [1, inf)", _odd, ("int", "categorical"), 2),
+        "batch_norm": Rule(lambda: "true or false", _boolean, ("categorical",), "yes"),
+        "pooling": one_of(constant("max", "avg", "none")),
         "factory": REFERENCE,
         "params": PARAMS,
     },
@@ -191,6 +210,8 @@ def _check_consistency(config: Config) -> None:
     data = config.data
     if data.name == "csv" and not data.path:
         raise UsageError("data.path must name a CSV file when data.name is csv; got ''")
+    if data.name == "image_folder" and not data.path and not data.factory:
+        raise UsageError("data.path must name a folder of class sub-folders when data.name is image_folder; got ''")
     if data.name == "csv" and not data.target:
         raise UsageError("data.target must name the CSV's target column when data.name is csv; got ''")
     study = config.study

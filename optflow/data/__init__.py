@@ -27,9 +27,14 @@ def load_dataset(config: DataConfig) -> Dataset:
 
 def datasets() -> dict[str, Callable[[DataConfig], Dataset]]:
     """Every data set by name."""
+    from optflow.data.images import load_digits_images, load_image_folder
     from optflow.data.tabular import TABLES, load_table
 
-    return {name: load_table for name in TABLES}
+    return {
+        **{name: load_table for name in TABLES},
+        "digits_images": load_digits_images,
+        "image_folder": load_image_folder,
+    }
 
 
 def __getattr__(name: str) -> Any:

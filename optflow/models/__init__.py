@@ -11,13 +11,14 @@ from torch import nn
 from optflow.config import Config, ModelConfig
 from optflow.data import DataSpec
 from optflow.errors import UsageError
-from optflow.models import linear, mlp
+from optflow.models import cnn, linear, mlp
 
 ModelBuilder = Callable[[ModelConfig, DataSpec, float], nn.Module]
 
 MODELS: dict[str, ModelBuilder] = {
     "linear": linear.build,
     "mlp": mlp.build,
+    "cnn": cnn.build,
 }
 
 

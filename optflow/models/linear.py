@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from torch import nn
 
 from optflow.config import ModelConfig
@@ -10,4 +12,5 @@ from optflow.data import DataSpec
 
 def build(config: ModelConfig, spec: DataSpec, dropout: float) -> nn.Sequential:
     """One linear layer from the flattened input to the outputs (dropout has no hidden layer to act on)."""
-    return nn.Sequential(nn.Linear(spec.input_shape[-1], spec.n_outputs))
+    flatten = [nn.Flatten()] if len(spec.input_shape) > 1 else []  # images: one row of pixels
+    return nn.Sequential(*flatten, nn.Linear(math.prod(spec.input_shape), spec.n_outputs))

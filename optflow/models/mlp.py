@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from torch import nn
@@ -19,8 +20,8 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 def build(config: ModelConfig, spec: DataSpec, dropout: float) -> nn.Sequential:
     """Linear -> activation (-> dropout) per entry of `config.hidden`, then a linear output layer."""
-    layers: list[nn.Module] = []
-    width = spec.input_shape[-1]
+    layers: list[nn.Module] = [nn.Flatten()] if len(spec.input_shape) > 1 else []  # images: one row of pixels
+    width = math.prod(spec.input_shape)
     for hidden in config.hidden:
         layers += [nn.Linear(width, hidden), ACTIVATIONS[config.activation]()]
         if dropout > 0:

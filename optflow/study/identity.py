@@ -8,13 +8,14 @@ study's system attrs, beside the settings the user may change between sessions.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
 
 import optuna
 
-from optflow.config import Config
+from optflow.config import SECTIONS, Config
 from optflow.data import Dataset
 from optflow.errors import UsageError
 from optflow.search.optuna_private import set_study_system_attr, study_system_attrs
@@ -80,6 +81,8 @@ def check_identity(study: optuna.Study, config: Config, data: Dataset) -> list[t
     else:
         for field in [*stored, *(f for f in current if f not in stored)]:
             before, now = stored.get(field, "(not set)"), current.get(field, "(not set)")
+            if field not in stored and now == _default(field):
+                continue  # a field newer than the study: it was made with the default
             if before != now:
                 raise UsageError(
                     f"study {config.study.name!r} was made for another task: {field} was {_show(before)}, now "
@@ -95,6 +98,17 @@ def check_identity(study: optuna.Study, config: Config, data: Dataset) -> list[t
     if before != now:
         set_study_system_attr(study, SETTINGS_ATTR, now)
     return [(name, before[name], value) for name, value in now.items() if name in before and before[name] != value]
+
+
+def _default(field: str) -> Any:
+    """The default value of a config field (`model.channels`), as the storage gives values back."""
+    section, _, name = field.partition(".")
+    holder = SECTIONS.get(section)
+    for f in dataclasses.fields(holder) if holder else ():
+        if f.name == name:
+            value = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+            return json.loads(json.dumps(value))
+    return "(no default)"
 
 
 def _show(value: Any) -> str:

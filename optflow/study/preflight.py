@@ -15,8 +15,7 @@ def preflight(config: Config, data: Dataset) -> None:
     """A `UsageError` naming the field when the metric does not fit the data's task, a device is missing, or a
     model factory does not give a network that takes the data."""
     check_task(config, data.task, data.name)
-    if config.model.factory:
-        check_model(config, data)
+    check_model(config, data)
     check_device(config.training.device)
     for param in config.search:
         if param.name == "device":
@@ -25,11 +24,17 @@ def preflight(config: Config, data: Dataset) -> None:
 
 
 def check_model(config: Config, data: Dataset) -> None:
-    """The factory's network, built with the config's own params, answers two validation rows with one output
-    row each: a wrong return type or shape is the user's error, said before any trial runs."""
+    """The network, built with the config's own params (and each searched model kind), answers two validation
+    rows with one output row each: a factory's wrong return type or shape, or a CNN on tables, is the user's
+    error, said before any trial runs."""
+    kinds = next((p.choices for p in config.search if p.name == "kind"), (config.model.kind,))
+    for kind in kinds if not config.model.factory else (config.model.kind,):
+        _answers(build_model(config.with_params({"kind": kind}), data.spec), data)
+
+
+def _answers(model, data: Dataset) -> None:
     import torch
 
-    model = build_model(config, data.spec)
     try:
         with torch.no_grad():
             output = model.eval()(data.x_val[:2])

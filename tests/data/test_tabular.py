@@ -89,6 +89,14 @@ def test_every_registered_set_loads_with_a_spec_that_fits_its_tensors(name, tmp_
     if name == "csv":
         frame = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 3, "y": np.arange(40) % 2})
         config = DataConfig(name="csv", path=write_csv(tmp_path / "d.csv", frame), target="y")
+    if name == "image_folder":
+        from PIL import Image
+
+        for label in ("a", "b"):
+            (tmp_path / label).mkdir()
+            for i in range(5):
+                Image.new("RGB", (6, 6), (40 * i, 100 if label == "a" else 200, 0)).save(tmp_path / label / f"{i}.png")
+        config = DataConfig(name=name, path=str(tmp_path), image_size=6)
     data = load_dataset(config)
     spec = data.spec
     assert spec.input_shape == tuple(data.x_train.shape[1:]) == tuple(data.x_val.shape[1:])

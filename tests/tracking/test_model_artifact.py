@@ -43,6 +43,11 @@ CASES = {
         ["--metric", "val_accuracy", "--set", "data.name=csv data.target=label"],
         "val_accuracy",
     ),
+    "cnn on digits images": (
+        "digits.yaml",
+        ["--metric", "val_accuracy", "--data", "digits_images", "--set", "model.kind=cnn training.optimizer=adam"],
+        "val_accuracy",
+    ),
 }
 
 
@@ -81,6 +86,8 @@ def _overrides(flags: list[str], tmp) -> dict:
     overrides = {"study.storage": f"sqlite:///{tmp}/optuna.db", "training.epochs": 12}
     if "--metric" in flags:
         overrides["study.metric"] = flags[flags.index("--metric") + 1]
+    if "--data" in flags:
+        overrides["data.name"] = flags[flags.index("--data") + 1]
     if "--set" in flags:
         for assignment in flags[flags.index("--set") + 1].split():
             key, value = assignment.split("=", 1)
