@@ -7,15 +7,16 @@ from __future__ import annotations
 
 # ------------------------------------------------------------------------------------------------ metrics
 
-# Per-epoch metrics, logged with step = epoch: val_accuracy for classification, val_rmse for regression.
-EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy", "val_rmse", "lr")
+# Per-epoch metrics, logged with step = epoch: val_accuracy for classification, val_rmse for regression,
+# val_bpc (bits per character: val_loss / ln 2) for character-level language modelling.
+EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy", "val_rmse", "val_bpc", "lr")
 # Once per run: the best val_loss of a complete run, the epochs it ran and its training time.
 BEST_VAL_LOSS, EPOCHS_RUN, TRAIN_SECONDS = "best_val_loss", "epochs_run", "train_seconds"
 FINAL_METRICS = (BEST_VAL_LOSS, EPOCHS_RUN, TRAIN_SECONDS)
 # On the study run, with step = trial number: the study's best value after each trial.
 STUDY_BEST_VALUE = "best_value"
 # The validation metrics a study may optimise, by the direction `auto` gives them.
-METRICS_MINIMIZED = ("val_loss", "val_rmse")
+METRICS_MINIMIZED = ("val_loss", "val_rmse", "val_bpc")
 METRICS_MAXIMIZED = ("val_accuracy",)
 
 # ------------------------------------------------------------------------------------------------ MLflow

@@ -23,6 +23,7 @@ class EpochRecord:
     seconds: float  # wall time since training started, at the end of this epoch
     val_accuracy: float | None = None
     val_rmse: float | None = None
+    val_bpc: float | None = None
 
     def metrics(self) -> dict[str, float]:
         """The epoch metrics that apply to this task, by name."""

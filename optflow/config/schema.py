@@ -25,7 +25,7 @@ class StudyConfig:
     n_trials: int = 20
     """Trial budget of the whole study (shared by all workers). The grid sampler stops at the grid size."""
     metric: str = "val_loss"
-    """Validation metric the study optimises: val_loss, val_accuracy or val_rmse."""
+    """Validation metric the study optimises: val_loss, val_accuracy, val_rmse or val_bpc."""
     direction: str = "auto"
     """minimize, maximize, or auto (maximize for accuracy, minimize otherwise)."""
     storage: str = "sqlite:///optuna.db"
@@ -79,6 +79,10 @@ class DataConfig:
     """Label noise (classification: fraction flipped) or output noise (regression: std) of a synthetic set."""
     image_size: int = 32
     """image_folder: the side images are resized to (square)."""
+    seq_len: int = 64
+    """text: characters per training window (the context the model learns from)."""
+    max_chars: int = 0
+    """text: use only the first this many characters of the corpus; 0 = all of it."""
     val_fraction: float = 0.2
     """Share of rows held out for validation (stratified for classification)."""
     seed: int = 0
@@ -94,7 +98,7 @@ class ModelConfig:
     """The network: a built-in family (a linear model, an MLP) or the user's own, by factory."""
 
     kind: str = "mlp"
-    """linear, mlp or cnn (images: data.name digits_images or image_folder)."""
+    """linear, mlp, cnn (images: data.name digits_images or image_folder) or transformer (token sequences)."""
     hidden: tuple[int, ...] = (128,)
     """Hidden layer sizes of the MLP."""
     activation: str = "relu"
@@ -109,6 +113,14 @@ class ModelConfig:
     """CNN: batch normalisation after each convolution."""
     pooling: str = "max"
     """CNN: downsampling after each block while the image is at least 2 pixels wide: max, avg or none."""
+    d_model: int = 64
+    """Transformer: width of the token representations (a multiple of n_heads)."""
+    n_heads: int = 4
+    """Transformer: attention heads per layer."""
+    n_layers: int = 2
+    """Transformer: encoder layers."""
+    d_ff: int = 128
+    """Transformer: width of each layer's feed-forward block."""
     factory: str = ""
     """The user's model: `my_pkg.models:build`, a function `build(params, spec) -> torch.nn.Module`; replaces
     `kind`. `spec` (an `optflow.DataSpec`) gives the input shape, the number of outputs and the task."""
@@ -283,12 +295,14 @@ SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "training": TrainingConfig,
 }
+CNN_FIELDS = ("channels", "conv_layers", "kernel_size", "batch_norm", "pooling")
+TRANSFORMER_FIELDS = ("d_model", "n_heads", "n_layers", "d_ff")
 # Fields a search may vary, and their section: every training field and the scalar model fields.
 SEARCHABLE: dict[str, str] = {
     **{f.name: "training" for f in fields(TrainingConfig)},
     "kind": "model",
     "activation": "model",
-    **{name: "model" for name in ("channels", "conv_layers", "kernel_size", "batch_norm", "pooling")},
+    **{name: "model" for name in (*CNN_FIELDS, *TRANSFORMER_FIELDS)},
 }
 
 
@@ -320,21 +334,21 @@ APPLIES: dict[str, Callable[[Config], bool]] = {
     "training.min_delta": lambda c: c.training.early_stopping_patience > 0,
     "training.batch_size": lambda c: c.training.optimizer != "gd",  # gradient descent takes the whole set
     # a linear model has no hidden layer to drop out of; a factory's model takes its own params
-    "training.dropout": lambda c: _built_in_model(c) and c.model.kind in ("mlp", "cnn"),
+    "training.dropout": lambda c: _built_in_model(c) and c.model.kind in ("mlp", "cnn", "transformer"),
     "model.kind": _built_in_model,
     "model.hidden": lambda c: _built_in_model(c) and c.model.kind == "mlp",
     "model.activation": lambda c: _built_in_model(c) and c.model.kind in ("mlp", "cnn"),
-    **{
-        f"model.{name}": lambda c: _built_in_model(c) and c.model.kind == "cnn"
-        for name in ("channels", "conv_layers", "kernel_size", "batch_norm", "pooling")
-    },
+    **{f"model.{name}": lambda c: _built_in_model(c) and c.model.kind == "cnn" for name in CNN_FIELDS},
+    **{f"model.{name}": lambda c: _built_in_model(c) and c.model.kind == "transformer" for name in TRANSFORMER_FIELDS},
     "model.factory": lambda c: not _built_in_model(c),
     "data.name": _built_in_data,
     "data.task": _built_in_data,  # a factory's data says its task
     "data.val_fraction": _built_in_data,  # a factory makes its own splits
     "data.seed": _built_in_data,
-    "data.path": lambda c: _built_in_data(c) and c.data.name in ("csv", "image_folder"),
+    "data.path": lambda c: _built_in_data(c) and c.data.name in ("csv", "image_folder", "text"),
     "data.image_size": lambda c: _built_in_data(c) and c.data.name == "image_folder",
+    "data.seq_len": lambda c: _built_in_data(c) and c.data.name == "text",
+    "data.max_chars": lambda c: _built_in_data(c) and c.data.name == "text",
     "data.target": lambda c: _built_in_data(c) and c.data.name == "csv",
     "data.n_samples": lambda c: _built_in_data(c) and c.data.name in SYNTHETIC,
     "data.n_features": lambda c: _built_in_data(c) and c.data.name in SYNTHETIC,

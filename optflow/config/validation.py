@@ -92,6 +92,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "n_classes": number(int, 2),
         "noise": number(float, 0),
         "image_size": number(int, 4),
+        "seq_len": number(int, 2),
+        "max_chars": number(int, 0),
         "val_fraction": number(float, 0, 1, "neither"),
         "seed": number(int, 0),
         "factory": REFERENCE,
@@ -106,6 +108,10 @@ RULES: dict[str, dict[str, Rule]] = {
         "kernel_size": Rule(lambda: "an odd int in [1, inf)", _odd, ("int", "categorical"), 2),
         "batch_norm": Rule(lambda: "true or false", _boolean, ("categorical",), "yes"),
         "pooling": one_of(constant("max", "avg", "none")),
+        "d_model": number(int, 1),
+        "n_heads": number(int, 1),
+        "n_layers": number(int, 1),
+        "d_ff": number(int, 1),
         "factory": REFERENCE,
         "params": PARAMS,
     },
@@ -228,7 +234,11 @@ def _check_consistency(config: Config) -> None:
 
 
 # The validation metrics each task reports (classification: accuracy; regression: RMSE in the target's units).
-TASK_METRICS = {"classification": ("val_loss", "val_accuracy"), "regression": ("val_loss", "val_rmse")}
+TASK_METRICS = {
+    "classification": ("val_loss", "val_accuracy"),
+    "regression": ("val_loss", "val_rmse"),
+    "language_modeling": ("val_loss", "val_bpc"),
+}
 
 
 def check_task(config: Config, task: str, data_name: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from optflow.data.dataset import CLASSIFICATION, REGRESSION, Dataset, DataSpec
+from optflow.data.dataset import CLASSIFICATION, LANGUAGE_MODELING, REGRESSION, Dataset, DataSpec
 from optflow.data.user import DataSplits
 
 if TYPE_CHECKING:
@@ -29,11 +29,13 @@ def datasets() -> dict[str, Callable[[DataConfig], Dataset]]:
     """Every data set by name."""
     from optflow.data.images import load_digits_images, load_image_folder
     from optflow.data.tabular import TABLES, load_table
+    from optflow.data.text import load_text
 
     return {
         **{name: load_table for name in TABLES},
         "digits_images": load_digits_images,
         "image_folder": load_image_folder,
+        "text": load_text,
     }
 
 
@@ -43,4 +45,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'optflow.data' has no attribute {name!r}")
 
 
-__all__ = ["CLASSIFICATION", "DATASETS", "REGRESSION", "DataSplits", "DataSpec", "Dataset", "load_dataset"]
+__all__ = [
+    "CLASSIFICATION",
+    "LANGUAGE_MODELING",
+    "DATASETS",
+    "REGRESSION",
+    "DataSplits",
+    "DataSpec",
+    "Dataset",
+    "load_dataset",
+]

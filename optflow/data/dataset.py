@@ -7,18 +7,19 @@ from typing import Any
 
 import torch
 
-from optflow.data.preprocessing import CLASSIFICATION, REGRESSION
+from optflow.data.preprocessing import CLASSIFICATION, LANGUAGE_MODELING, REGRESSION
 
-__all__ = ["CLASSIFICATION", "REGRESSION", "DataSpec", "Dataset"]
+__all__ = ["CLASSIFICATION", "LANGUAGE_MODELING", "REGRESSION", "DataSpec", "Dataset"]
 
 
 @dataclass(frozen=True)
 class DataSpec:
     """What a model needs to know about its data: the shape of one input, the outputs and the task."""
 
-    input_shape: tuple[int, ...]  # of one example, e.g. (n_features,)
-    n_outputs: int  # classes, or 1 for regression
-    task: str  # classification or regression
+    input_shape: tuple[int, ...]  # of one example: (n_features,), (channels, height, width), (sequence length,)
+    n_outputs: int  # classes, 1 for regression, the vocabulary for language modelling
+    task: str  # classification, regression or language_modeling
+    vocab_size: int = 0  # token inputs: ids in [0, vocab_size); 0 for real-valued inputs
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Dataset:
     preprocessing: Any = None  # raw rows <-> the network's numbers (`TablePreprocessing`), for the logged model
     raw_val: Any = None  # the validation rows as the user has them (a DataFrame), in the order of x_val
     raw_val_target: Any = None  # their targets, as the user has them (labels, target units)
+    vocab_size: int = 0  # token inputs: ids in [0, vocab_size)
 
     @property
     def n_features(self) -> int:
@@ -45,7 +47,7 @@ class Dataset:
 
     @property
     def spec(self) -> DataSpec:
-        return DataSpec(tuple(self.x_train.shape[1:]), self.n_outputs, self.task)
+        return DataSpec(tuple(self.x_train.shape[1:]), self.n_outputs, self.task, self.vocab_size)
 
     def to(self, device: torch.device) -> Dataset:
         """The same data on another device (one copy, before training)."""

@@ -17,6 +17,7 @@ import pandas as pd
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
+LANGUAGE_MODELING = "language_modeling"  # next-token prediction: the targets are the inputs shifted by one
 
 
 def text_columns(frame: pd.DataFrame) -> list[str]:

@@ -32,6 +32,7 @@ class DataSplits:
     preprocessing: Any = None  # raw rows -> inputs and outputs -> predictions (encode/decode), for the logged model
     example: Any = None  # a few raw rows as `preprocessing.encode` takes them: the logged model's input example
     name: str = ""  # shown in runs; default: the factory's reference
+    vocab_size: int | None = None  # integer inputs (token ids): the vocabulary; default: the largest id + 1
 
 
 def load_user_data(reference: str, params: Mapping[str, Any]) -> Dataset:
@@ -74,7 +75,18 @@ def load_user_data(reference: str, params: Mapping[str, Any]) -> Dataset:
         source=reference,
         preprocessing=preprocessing,
         raw_val=example,
+        vocab_size=_vocabulary(splits, x_train, x_val),
     )
+
+
+def _vocabulary(splits: DataSplits, x_train: torch.Tensor, x_val: torch.Tensor) -> int:
+    """Token inputs' vocabulary size (0 for real-valued inputs)."""
+    if x_train.is_floating_point():
+        return 0
+    largest = int(max(x_train.max(), x_val.max())) + 1
+    if splits.vocab_size is not None and splits.vocab_size < largest:
+        raise UsageError(f"{WHERE} must return token ids below its vocab_size ({splits.vocab_size}); got {largest - 1}")
+    return splits.vocab_size or largest
 
 
 def _as_splits(value: Any) -> DataSplits:

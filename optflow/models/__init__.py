@@ -11,7 +11,7 @@ from torch import nn
 from optflow.config import Config, ModelConfig
 from optflow.data import DataSpec
 from optflow.errors import UsageError
-from optflow.models import cnn, linear, mlp
+from optflow.models import cnn, linear, mlp, transformer
 
 ModelBuilder = Callable[[ModelConfig, DataSpec, float], nn.Module]
 
@@ -19,6 +19,7 @@ MODELS: dict[str, ModelBuilder] = {
     "linear": linear.build,
     "mlp": mlp.build,
     "cnn": cnn.build,
+    "transformer": transformer.build,
 }
 
 

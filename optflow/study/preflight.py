@@ -27,8 +27,10 @@ def check_model(config: Config, data: Dataset) -> None:
     """The network, built with the config's own params (and each searched model kind), answers two validation
     rows with one output row each: a factory's wrong return type or shape, or a CNN on tables, is the user's
     error, said before any trial runs."""
-    kinds = next((p.choices for p in config.search if p.name == "kind"), (config.model.kind,))
-    for kind in kinds if not config.model.factory else (config.model.kind,):
+    if config.model.factory:
+        _answers(build_model(config, data.spec), data)
+        return
+    for kind in next((p.choices for p in config.search if p.name == "kind"), (config.model.kind,)):
         _answers(build_model(config.with_params({"kind": kind}), data.spec), data)
 
 

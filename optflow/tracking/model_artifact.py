@@ -43,9 +43,12 @@ with warnings.catch_warnings(record=True):
 
         def predict(self, context, model_input, params=None):  # noqa: ANN001 - MLflow reads type hints as a schema
             """Class labels or target values for `model_input` (a DataFrame of the raw feature columns)."""
+            wants_probabilities = (params or {}).get("output") == PROBABILITIES
+            if hasattr(self.preprocessing, "predict"):  # text: strings of any length, one pass each
+                return self.preprocessing.predict(self.network, model_input, wants_probabilities)
             with torch.no_grad():
                 outputs = self.network(torch.as_tensor(self.preprocessing.encode(model_input))).numpy()
-            if (params or {}).get("output") == PROBABILITIES and self.preprocessing.classes:
+            if wants_probabilities and self.preprocessing.classes:
                 return self.preprocessing.probabilities(outputs)
             return self.preprocessing.decode(outputs)
 

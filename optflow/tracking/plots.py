@@ -56,8 +56,10 @@ def loss_curve(records: Sequence[EpochRecord], title: str) -> Figure:
         axis.set_yscale("log")
         axis.yaxis.set_minor_formatter(NullFormatter())  # labels on minor ticks cost time and crowd the axis
     axis.set_title(title)
-    extra = "val_accuracy" if records and records[0].val_accuracy is not None else "val_rmse"
-    if records:
+    extra = next(
+        (m for m in ("val_accuracy", "val_rmse", "val_bpc") if records and getattr(records[0], m) is not None), ""
+    )
+    if records and extra:
         twin = axis.twinx()
         twin.plot(epochs, [getattr(r, extra) for r in records], label=extra, color="tab:green", linestyle="--")
         twin.set_ylabel(extra)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from optflow.config import TrainingConfig
-from optflow.data import CLASSIFICATION, Dataset
+from optflow.data import CLASSIFICATION, LANGUAGE_MODELING, Dataset
 from optflow.errors import UsageError
 from optflow.records import EpochRecord
 from optflow.training.optim import full_batch, make_optimizer, weight_parameters
@@ -43,6 +43,8 @@ def check_device(name: str, where: str = "training.device") -> None:
 def _loss_fn(task: str):
     if task == CLASSIFICATION:
         return F.cross_entropy
+    if task == LANGUAGE_MODELING:  # (batch, length, vocabulary) logits against (batch, length) next tokens
+        return lambda output, target: F.cross_entropy(output.flatten(0, 1), target.flatten())
     return lambda output, target: F.mse_loss(output.squeeze(-1), target)
 
 
@@ -127,6 +129,8 @@ def _evaluate(model: nn.Module, data: Dataset, loss_fn, train_loss: torch.Tensor
         train, val, acc = torch.stack([train_loss, val_loss, accuracy]).tolist()
         return {"epoch": epoch, "train_loss": train, "val_loss": val, "val_accuracy": acc, "lr": lr}
     train, val = torch.stack([train_loss, val_loss]).tolist()
+    if data.task == LANGUAGE_MODELING:  # nats per character -> bits per character
+        return {"epoch": epoch, "train_loss": train, "val_loss": val, "val_bpc": val / math.log(2), "lr": lr}
     rmse = math.sqrt(val) * data.target_scale if math.isfinite(val) else val
     return {"epoch": epoch, "train_loss": train, "val_loss": val, "val_rmse": rmse, "lr": lr}
 

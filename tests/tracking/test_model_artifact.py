@@ -13,6 +13,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import torch
 from conftest import ROOT, free_port, start_server, stop_server
 from mlflow import MlflowClient
 
@@ -156,3 +157,24 @@ def test_mlflow_models_serve_answers_as_pyfunc_does(studies):
         assert_scores_as_reported(served, data, best.value, metric)
     finally:
         stop_server(server)
+
+
+def test_a_language_model_takes_strings_and_answers_next_characters(workdir):
+    """Text in, the next character out: what the network itself ranks first after exactly those characters."""
+    argv = ["tune", "--study-name", "lm", "--data", "text", "--metric", "val_bpc", "--n-trials", "1", "--epochs",
+            "2", "--set", "data.max_chars=8000 data.seq_len=32 model.kind=transformer training.optimizer=adam",
+            "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    study = optuna.load_study(study_name="lm", storage="sqlite:///optuna.db")
+    model = mlflow.pyfunc.load_model(f"runs:/{study.best_trial.user_attrs['mlflow_run_id']}/model")
+    assert list(model.metadata.get_input_schema().input_names()) == ["text"]
+    texts = pd.DataFrame({"text": ["def parse_args(self", "import o", "x"]})
+    predicted = model.predict(texts)
+    probabilities = model.predict(texts, params={"output": "probabilities"})
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-9)
+    assert predicted.tolist() == probabilities.idxmax(axis=1).tolist()
+
+    network, preprocessing = model.unwrap_python_model().network, model.unwrap_python_model().preprocessing
+    with torch.no_grad():
+        logits = network(torch.from_numpy(preprocessing.ids("import o"))[None])[0, -1]
+    assert predicted[1] == preprocessing.vocabulary[int(logits.argmax())]
