@@ -333,7 +333,14 @@ def _train(args: argparse.Namespace, config: Config) -> int:
         if args.quiet:
             return
         if not bars:
-            bars.append(tqdm(total=config.training.epochs, unit="epoch", desc="train", dynamic_ncols=True))
+            bars.append(
+                tqdm(
+                    total=None if config.own_loop else config.training.epochs,
+                    unit="epoch",
+                    desc="train",
+                    dynamic_ncols=True,
+                )
+            )
         bars[0].update(1)
         bars[0].set_postfix({k: f"{v:.4g}" for k, v in record.metrics().items() if k != "lr"})
 

@@ -16,19 +16,20 @@ class EpochRecord:
     """What one epoch of training measured."""
 
     epoch: int  # 0-based
-    train_loss: float  # mean data loss over the epoch's batches (without the L1 penalty)
-    val_loss: float
-    lr: float  # learning rate used during this epoch
+    train_loss: float | None  # mean data loss over the epoch's batches (without the L1 penalty)
+    val_loss: float | None  # None only from an own loop that does not report it
+    lr: float | None  # learning rate used during this epoch
     steps: int  # optimiser steps taken in this epoch
     seconds: float  # wall time since training started, at the end of this epoch
     val_accuracy: float | None = None
     val_rmse: float | None = None
     val_bpc: float | None = None
+    extra: Mapping[str, float] = field(default_factory=dict)  # an own loop's other metrics, by name
 
     def metrics(self) -> dict[str, float]:
         """The epoch metrics that apply to this task, by name."""
         values = {name: getattr(self, name) for name in EPOCH_METRICS}
-        return {name: float(value) for name, value in values.items() if value is not None}
+        return {**{name: float(value) for name, value in values.items() if value is not None}, **self.extra}
 
 
 def best_value(records: Sequence[EpochRecord], metric: str, maximize: bool) -> float:
@@ -55,6 +56,7 @@ class TrialOutcome:
     improved: bool = False  # this trial set `study_best`
     ended_ms: int = 0  # wall clock when it ended (ms): its run's end time, however late the run is logged
     metric: str = "val_loss"  # the study's metric, whose best value the run carries for sorting runs
+    artifacts: Sequence[str] = ()  # files an own loop handed over, logged with the run
 
     @property
     def complete(self) -> bool:
@@ -65,8 +67,9 @@ class TrialOutcome:
         best_val_loss, and `best_<metric>` (the trial's value) when the study optimises another metric."""
         records = self.records
         final = {EPOCHS_RUN: float(len(records)), TRAIN_SECONDS: records[-1].seconds if records else 0.0}
-        if self.complete and records:
-            final[BEST_VAL_LOSS] = min(r.val_loss for r in records)
+        losses = [r.val_loss for r in records if r.val_loss is not None]
+        if self.complete and losses:
+            final[BEST_VAL_LOSS] = min(losses)
             if self.metric != "val_loss" and self.value is not None:
                 final[f"best_{self.metric}"] = self.value
         return final

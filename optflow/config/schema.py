@@ -171,6 +171,16 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class ObjectiveConfig:
+    """The user's own training loop, for training that is not a model + data + loss (GANs, RL, multi-stage)."""
+
+    function: str = ""
+    """`my_pkg.train:run`, called as `run(params, reporter)` once per trial; replaces optflow's trainer."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Its fixed arguments, by name; each can be searched under its name (the trial's values are merged in)."""
+
+
+@dataclass(frozen=True)
 class SearchParam:
     """One searched field: an Optuna distribution plus the grid points the grid sampler uses."""
 
@@ -222,7 +232,13 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     search: tuple[SearchParam, ...] = ()
+
+    @property
+    def own_loop(self) -> bool:
+        """Whether the user's function trains (optflow then loads no data and builds no model)."""
+        return bool(self.objective.function)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML-ready) of the resolved configuration."""
@@ -236,6 +252,8 @@ class Config:
     def searchable(self) -> dict[str, str]:
         """Every field a search may vary -> where it lives: the built-in ones (`lr` -> training) and the
         factories' params (`width` -> model.params)."""
+        if self.own_loop:  # the function trains: only its own arguments can act
+            return {name: "objective.params" for name in self.objective.params}
         return searchable_fields(self.model.params, self.data.params, built_in_model=not self.model.factory)
 
     def value_of(self, name: str) -> Any:
@@ -294,6 +312,7 @@ SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "model": ModelConfig,
     "training": TrainingConfig,
+    "objective": ObjectiveConfig,
 }
 CNN_FIELDS = ("channels", "conv_layers", "kernel_size", "batch_norm", "pooling")
 TRANSFORMER_FIELDS = ("d_model", "n_heads", "n_layers", "d_ff")
@@ -307,8 +326,8 @@ SEARCHABLE: dict[str, str] = {
 
 
 def searchable_fields(model_params: Any = (), data_params: Any = (), built_in_model: bool = True) -> dict[str, str]:
-    """`SEARCHABLE` and the names of the model and data factories' params, each -> where it lives. A factory's
-    model has no built-in model fields to search (they would not act), so its params may take their names."""
+    """`SEARCHABLE` and the names of the factories' params, each -> where it lives. A factory's model has no
+    built-in model fields to search (they would not act), so its params may take their names."""
     built_in = {name: section for name, section in SEARCHABLE.items() if built_in_model or section != "model"}
     return {**built_in, **{name: "model.params" for name in model_params}, **{n: "data.params" for n in data_params}}
 

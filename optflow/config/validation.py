@@ -54,6 +54,21 @@ def _reference(value: Any) -> str:
     return value
 
 
+KNOWN_METRICS = (*METRICS_MINIMIZED, *METRICS_MAXIMIZED)
+
+
+def _metric(value: Any) -> str:
+    if not isinstance(value, str) or not value.replace(".", "_").replace("/", "_").isidentifier():
+        raise ValueError
+    return value
+
+
+# Any metric name may pass here (an own loop reports its own); `_check_consistency` holds optflow's trainer to
+# the metrics it reports.
+METRIC = Rule(
+    lambda: "one of " + ", ".join(sorted(KNOWN_METRICS)) + " (or a metric your objective reports)", _metric, invalid=""
+)
+
 REFERENCE = Rule(lambda: "an import path like my_package.module:function, or empty", _reference, invalid="no dots")
 
 
@@ -72,7 +87,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "name": text(),
         "sampler": one_of(registry("optflow.search.samplers", "SAMPLERS")),
         "n_trials": number(int, 1),
-        "metric": one_of(constant(*METRICS_MINIMIZED, *METRICS_MAXIMIZED)),
+        "metric": METRIC,
         "direction": one_of(constant("auto", "minimize", "maximize")),
         "storage": text(),
         "pruner": one_of(registry("optflow.search.pruners", "PRUNERS")),
@@ -115,6 +130,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "factory": REFERENCE,
         "params": PARAMS,
     },
+    "objective": {"function": REFERENCE, "params": PARAMS},
     "training": {
         "epochs": number(int, 1),
         "batch_size": BATCH_SIZE,
@@ -159,6 +175,9 @@ def build_config(raw: Mapping[str, Any]) -> Config:
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise UsageError(f"{unknown[0]} is not a known config section; known sections: {', '.join(known)}")
+    objective_raw = raw.get("objective")
+    if isinstance(objective_raw, str):  # shorthand: `objective: my_pkg.train:run`
+        objective_raw = {"function": objective_raw}
     data_raw = dict(raw.get("data") or {})
     if "csv" in data_raw:  # shorthand from DESIGN.md: {csv: path.csv, target: y}
         data_raw.setdefault("name", "csv")
@@ -168,6 +187,7 @@ def build_config(raw: Mapping[str, Any]) -> Config:
         data=_build_section("data", data_raw),
         model=_build_section("model", raw.get("model")),
         training=_build_section("training", raw.get("training")),
+        objective=_build_section("objective", objective_raw),
     )
     _check_factories(base)
     config = replace(base, search=build_search(raw.get("search"), RULES, base.searchable()))
@@ -178,30 +198,36 @@ def build_config(raw: Mapping[str, Any]) -> Config:
 # What each factory is called with (the names say so in messages).
 MODEL_FACTORY_ARGUMENTS = ("params", "spec")
 DATA_FACTORY_ARGUMENTS = ("params",)
+OBJECTIVE_ARGUMENTS = ("params", "reporter")
 
 
 def _check_factories(config: Config) -> None:
     """Params only with a factory, names that say one thing, and factories that import and take the right
     arguments (what they return is checked once the data is loaded, still before anything is made)."""
-    for section, arguments in (("model", MODEL_FACTORY_ARGUMENTS), ("data", DATA_FACTORY_ARGUMENTS)):
+    functions = (("model", "factory", MODEL_FACTORY_ARGUMENTS), ("data", "factory", DATA_FACTORY_ARGUMENTS))
+    for section, key, arguments in (*functions, ("objective", "function", OBJECTIVE_ARGUMENTS)):
         values = getattr(config, section)
-        if values.params and not values.factory:
-            raise UsageError(f"{section}.params needs {section}.factory (the function they are passed to); got ''")
-        built_in = searchable_fields(built_in_model=not config.model.factory)  # a factory's model has no fields
+        function = getattr(values, key)
+        if values.params and not function:
+            raise UsageError(f"{section}.params needs {section}.{key} (the function they are passed to); got ''")
+        # a factory's model has no built-in fields to search, an own loop none at all
+        built_in = {} if config.own_loop else searchable_fields(built_in_model=not config.model.factory)
         for name in values.params:
             if name in built_in:
                 raise UsageError(
                     f"{section}.params.{name} must not share its name with {built_in[name]}.{name} (a search "
                     f"names fields by their name alone); got {name!r}: rename it"
                 )
-        if values.factory:
-            resolve(f"{section}.factory", values.factory, arguments)
-    both = sorted(set(config.model.params) & set(config.data.params))
-    if both:
-        raise UsageError(
-            f"data.params.{both[0]} must not share its name with model.params.{both[0]} (a search names fields by "
-            f"their name alone); got {both[0]!r} in both"
-        )
+        if function:
+            resolve(f"{section}.{key}", function, arguments)
+    owners = {"model": config.model.params, "data": config.data.params, "objective": config.objective.params}
+    for first, second in (("model", "data"), ("model", "objective"), ("data", "objective")):
+        both = sorted(set(owners[first]) & set(owners[second]))
+        if both:
+            raise UsageError(
+                f"{second}.params.{both[0]} must not share its name with {first}.params.{both[0]} (a search names "
+                f"fields by their name alone); got {both[0]!r} in both"
+            )
 
 
 def _in_memory(url: str) -> bool:
@@ -221,6 +247,13 @@ def _check_consistency(config: Config) -> None:
     if data.name == "csv" and not data.target:
         raise UsageError("data.target must name the CSV's target column when data.name is csv; got ''")
     study = config.study
+    if not config.own_loop and study.metric not in KNOWN_METRICS:
+        raise UsageError(f"study.metric must be one of {', '.join(sorted(KNOWN_METRICS))}; got {study.metric!r}")
+    if study.direction == "auto" and study.metric not in KNOWN_METRICS:
+        raise UsageError(
+            f"study.direction must be minimize or maximize for metric {study.metric!r} (auto knows "
+            f"{', '.join(sorted(KNOWN_METRICS))}); got 'auto'"
+        )
     if _in_memory(study.storage):
         raise UsageError(
             "study.storage must be a database file or server, which outlives this process and every worker "

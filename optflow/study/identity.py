@@ -34,17 +34,23 @@ def data_digest(data: Dataset) -> str:
     return digest.hexdigest()[:16]
 
 
-def definition(config: Config, data: Dataset) -> dict[str, Any]:
+def definition(config: Config, data: Dataset | None) -> dict[str, Any]:
     """Field -> value of everything that makes two sessions one task (JSON-ready, in a stable order)."""
     searched = {param.name for param in config.search}
-    out: dict[str, Any] = {
-        "data.name": config.data.name,
-        "data.rows": int(len(data.y_train) + len(data.y_val)),
-        "data.digest": data_digest(data),
-        "data.task": data.task,
-        "study.metric": config.study.metric,
-        "study.direction": config.study.resolved_direction,
-    }
+    out: dict[str, Any] = {}
+    if data is not None:
+        out.update(
+            {
+                "data.name": config.data.name,
+                "data.rows": int(len(data.y_train) + len(data.y_val)),
+                "data.digest": data_digest(data),
+                "data.task": data.task,
+            }
+        )
+    else:  # an own loop: its function and arguments are the task
+        out["objective.function"] = config.objective.function
+        out.update({f"objective.params.{k}": v for k, v in config.objective.params.items() if k not in searched})
+    out.update({"study.metric": config.study.metric, "study.direction": config.study.resolved_direction})
     if config.data.factory:  # the factory's code is the user's: its reference and arguments name the data
         out["data.factory"] = config.data.factory
         out.update({f"data.params.{k}": v for k, v in config.data.params.items() if k not in searched})
@@ -68,7 +74,7 @@ def settings(config: Config) -> dict[str, Any]:
     return {name: getattr(config.study, name) for name in SETTINGS}
 
 
-def check_identity(study: optuna.Study, config: Config, data: Dataset) -> list[tuple[str, Any, Any]]:
+def check_identity(study: optuna.Study, config: Config, data: Dataset | None) -> list[tuple[str, Any, Any]]:
     """Refuse a config that defines another task than the study's; record the definition of a new study.
 
     Returns the settings this session changes, as (field, before, now), and records them as the study's.

@@ -16,6 +16,7 @@ from optflow.records import BestSoFar, EpochRecord, TrialOutcome, best_value
 from optflow.search.space import suggest
 from optflow.study.interrupts import interruptible
 from optflow.study.options import Reporter
+from optflow.study.own_loop import OwnLoopError, TrialReporter, run_own_loop
 from optflow.tracking.tracker import NullTracker, StudyTracker
 from optflow.training import TrainingDiverged, fit
 
@@ -25,7 +26,7 @@ class Objective:
     """Runs one trial: sample params, train, report epochs to Optuna, hand the outcome to tracking."""
 
     config: Config
-    data: Dataset
+    data: Dataset | None  # None for an own loop, which loads its own
     tracker: StudyTracker | NullTracker
     best: BestSoFar  # the study's best value as this worker knows it
     reporter: Reporter
@@ -41,28 +42,38 @@ class Objective:
         run = self.tracker.trial_run(trial, params, config)
         study = config.study
         records: list[EpochRecord] = []
-        state, reason, interrupted, value = "FAIL", "", False, None
-        model = build_model(config, self.data.spec)
+        state, reason, interrupted, value, artifacts = "FAIL", "", False, None, []
+
+        def on_epoch(record: EpochRecord) -> None:
+            records.append(record)
+            trial.report(record.metrics()[study.metric], record.epoch)
+            run.epoch(record)
+            if study.pruner != "none" and trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {record.epoch} by the {study.pruner} pruner")
+
+        model = None
         try:
-            epochs = fit(model, self.data, config.training, study.metric, study.maximize)
-            while True:
-                with interruptible():  # Ctrl-C stops the trial only inside training steps, never mid-bookkeeping
-                    record = next(epochs, None)
-                if record is None:
-                    break
-                records.append(record)
-                trial.report(record.metrics()[study.metric], record.epoch)
-                run.epoch(record)
-                if study.pruner != "none" and trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned at epoch {record.epoch} by the {study.pruner} pruner")
+            if config.own_loop:
+                artifacts = run_own_loop(config, params, TrialReporter(trial.number, config, on_epoch))
+                if not records:
+                    raise OwnLoopError("objective returned without reporting an epoch (reporter.epoch)")
+            else:
+                model = build_model(config, self.data.spec)
+                epochs = fit(model, self.data, config.training, study.metric, study.maximize)
+                while True:
+                    with interruptible():  # Ctrl-C stops the trial only inside training steps, not mid-bookkeeping
+                        record = next(epochs, None)
+                    if record is None:
+                        break
+                    on_epoch(record)
             value = best_value(records, study.metric, study.maximize)
             state = "COMPLETE"
             return value
         except optuna.TrialPruned as error:
             state, reason = "PRUNED", str(error)
             raise
-        except TrainingDiverged as error:
-            reason = f"diverged: {error}"
+        except (TrainingDiverged, OwnLoopError) as error:
+            reason = f"diverged: {error}" if isinstance(error, TrainingDiverged) else str(error)
             trial.set_user_attr(ATTR_FAIL_REASON, reason)
             raise
         except KeyboardInterrupt:
@@ -88,6 +99,7 @@ class Objective:
                 improved=improved,
                 ended_ms=int(time.time() * 1000),
                 metric=study.metric,
+                artifacts=tuple(artifacts),
             )
             run.finish(outcome, model)
             self.reporter.trial_ended(outcome, self.worker)

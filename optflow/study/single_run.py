@@ -13,6 +13,7 @@ from optflow.data import load_dataset
 from optflow.models import build_model
 from optflow.records import EpochRecord, TrialOutcome, best_value
 from optflow.study.options import RunOptions
+from optflow.study.own_loop import OwnLoopError, TrialReporter, run_own_loop
 from optflow.study.preflight import preflight
 from optflow.tracking.train_tracker import NullTrainTracker, TrainTracker
 from optflow.training import TrainingDiverged, fit
@@ -33,26 +34,34 @@ def run_training(
 ) -> TrainResult:
     """Train once on the config's training section; logs params, epochs, curve, config and model."""
     options = options or RunOptions()
-    data = load_dataset(config.data)
-    preflight(config, data)
+    data = None if config.own_loop else load_dataset(config.data)
+    if data is not None:
+        preflight(config, data)
     tracker: TrainTracker | NullTrainTracker = NullTrainTracker()
     if options.tracking:
         tracker = TrainTracker(config, tracking_uri=options.tracking_uri)
     run = tracker.start(data)
     started_ms = int(time.time() * 1000)
-    model = build_model(config, data.spec)
     maximize = config.study.maximize
     records: list[EpochRecord] = []
-    state, reason, interrupted = "FAIL", "", False
+    state, reason, interrupted, model, artifacts = "FAIL", "", False, None, []
+
+    def record_epoch(record: EpochRecord) -> None:
+        records.append(record)
+        run.epoch(record)
+        if on_epoch is not None:
+            on_epoch(record)
+
     try:
-        for record in fit(model, data, config.training, config.study.metric, maximize):
-            records.append(record)
-            run.epoch(record)
-            if on_epoch is not None:
-                on_epoch(record)
+        if data is None:  # the user's loop, called once with its own arguments
+            artifacts = run_own_loop(config, {}, TrialReporter(0, config, record_epoch))
+        else:
+            model = build_model(config, data.spec)
+            for record in fit(model, data, config.training, config.study.metric, maximize):
+                record_epoch(record)
         state = "COMPLETE"
-    except TrainingDiverged as error:
-        reason = f"diverged: {error}"
+    except (TrainingDiverged, OwnLoopError) as error:
+        reason = f"diverged: {error}" if isinstance(error, TrainingDiverged) else str(error)
     except KeyboardInterrupt:
         reason, interrupted = INTERRUPTED_REASON, True
         raise
@@ -68,6 +77,7 @@ def run_training(
             interrupted=interrupted,
             ended_ms=int(time.time() * 1000),
             metric=config.study.metric,
+            artifacts=tuple(artifacts),
         )
         run.finish(outcome, model)
         tracker.close()

@@ -23,6 +23,7 @@ from optflow.study.interrupts import protected
 from optflow.study.lock import StudyLock
 from optflow.study.objective import Objective
 from optflow.study.options import RunOptions
+from optflow.study.own_loop import OwnLoopError
 from optflow.study.preflight import preflight
 from optflow.study.result import StudyResult, stored_durations, study_result
 from optflow.study.storage import HEARTBEAT_SECONDS, fail_stale_trials, open_storage, stale_trial_callback
@@ -83,8 +84,9 @@ def run_study(
     then); not at all when the budget was already spent.
     """
     options = options or RunOptions()
-    data = load_dataset(config.data)  # bad data fails here, before anything is created
-    preflight(config, data)
+    data = None if config.own_loop else load_dataset(config.data)  # bad data fails here, before anything is made
+    if data is not None:
+        preflight(config, data)
     lock = StudyLock(config.study.storage, config.study.name)
     tracker: StudyTracker | NullTracker = NullTracker()
     if options.tracking:
@@ -209,7 +211,7 @@ def _run_until_spent(
                 used = trials_used(trials)
                 progress(min(used, total))
                 if used < total or any(trial.state == TrialState.WAITING for trial in trials):
-                    study.optimize(objective, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
+                    study.optimize(objective, n_trials=1, catch=(TrainingDiverged, OwnLoopError), gc_after_trial=False)
                     continue
             finally:
                 lock.release()

@@ -305,6 +305,8 @@ def finish_run(tracking_uri: str, run_id: str, finished: FinishedRun) -> None:
 
                 write_artifact(*finished.optuna_artifact, png)
         client(tracking_uri).log_artifacts(run_id, tmp)
+    for path in outcome.artifacts:  # files an own loop handed over, under their own names
+        client(tracking_uri).log_artifact(run_id, path)
     if finished.model is not None:
         from optflow.tracking.model_artifact import log_model
 

@@ -31,6 +31,8 @@ def run_params(config: Config) -> dict[str, str]:
     """A training run's MLflow params under the searchable names (`lr`, `optimizer`, ...), so they line up
     with Optuna's param names when runs are compared side by side; only those that acted in the run (no
     `gamma` under a constant schedule, no `momentum` under adam), so the compare view shows real differences."""
+    if config.own_loop:  # the function's arguments, as it was called
+        return {name: _text(value) for name, value in config.objective.params.items()}
     flat = {**_flat("training", config.training), **_flat("model", config.model), **_data_params(config)}
     return {key.rsplit(".", 1)[1]: value for key, value in flat.items() if config.applies(key)}
 
@@ -43,9 +45,6 @@ def _data_params(config: Config) -> dict[str, str]:
 def study_params(config: Config) -> dict[str, str]:
     """The study run's params: the fixed config, section by section, passwords masked; fields that do not act
     (a CSV path for a bundled set) or are not set (an empty experiment name) are left out."""
-    flat = {
-        k: v
-        for section in ("study", "data", "model", "training")
-        for k, v in _flat(section, getattr(config, section)).items()
-    }
+    sections = ("study", "objective") if config.own_loop else ("study", "data", "model", "training")
+    flat = {k: v for section in sections for k, v in _flat(section, getattr(config, section)).items()}
     return {key: mask_password(value) for key, value in flat.items() if value != "" and config.applies(key)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -43,16 +44,31 @@ def figure_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def _metric_curves(figure: Figure, axis: Any, records: Sequence[EpochRecord], title: str) -> Figure:
+    epochs = [r.epoch for r in records]
+    for name in sorted({name for r in records for name in r.metrics()}):
+        axis.plot(epochs, [r.metrics().get(name, float("nan")) for r in records], label=name)
+    axis.set_xlabel("epoch")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_title(title)
+    axis.legend(loc="upper right")
+    return figure
+
+
 def loss_curve(records: Sequence[EpochRecord], title: str) -> Figure:
     """Train and validation loss per epoch, with the validation accuracy or RMSE on a second axis."""
     figure, axis = new_figure(fixed_layout=True)
     epochs = [r.epoch for r in records]
-    axis.plot(epochs, [r.train_loss for r in records], label="train_loss", color="tab:blue")
-    axis.plot(epochs, [r.val_loss for r in records], label="val_loss", color="tab:orange")
+    losses = [name for name in ("train_loss", "val_loss") if records and getattr(records[0], name) is not None]
+    if not losses:  # an own loop that reports other metrics: those, on one axis
+        return _metric_curves(figure, axis, records, title)
+    colors = {"train_loss": "tab:blue", "val_loss": "tab:orange"}
+    for name in losses:
+        axis.plot(epochs, [getattr(r, name) for r in records], label=name, color=colors[name])
     axis.set_xlabel("epoch")
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_ylabel("loss")
-    if records and all(r.train_loss > 0 and r.val_loss > 0 for r in records):
+    if all((getattr(r, name) or 0) > 0 for r in records for name in losses):
         axis.set_yscale("log")
         axis.yaxis.set_minor_formatter(NullFormatter())  # labels on minor ticks cost time and crowd the axis
     axis.set_title(title)

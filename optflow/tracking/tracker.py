@@ -113,11 +113,16 @@ def last_trial_end_ms(study: optuna.Study) -> int | None:
     return ms(max(ends)) if ends else None
 
 
+def _task_name(config: Config) -> str:
+    """What the study trains on: the data set, a data factory, or the own loop's function."""
+    return config.objective.function or config.data.factory or config.data.name
+
+
 def _study_summary(config: Config) -> str:
     study = config.study
     return (
         f"optflow study **{study.name}** ({study.sampler} sampler, {study.n_trials} trials, "
-        f"{study.resolved_direction} `{study.metric}` on `{config.data.name}`)."
+        f"{study.resolved_direction} `{study.metric}` on `{_task_name(config)}`)."
     )
 
 
@@ -256,16 +261,18 @@ class StudyTracker:
         mlflow_runs.check_store(self.tracking_uri, experiment)
         self._warm.result()
 
-    def open(self, study: optuna.Study, data: Dataset, changes: ChangeList = (), reopen: bool = True) -> None:
+    def open(self, study: optuna.Study, data: Dataset | None, changes: ChangeList = (), reopen: bool = True) -> None:
         """The study's MLflow run, found through the study's user attrs or created once; call under the study
         lock, so that of several workers only the first creates it. `changes` are the settings this session
         changed (recorded as tags); `reopen=False` leaves a finished run's status (nothing will run).
 
         Runs a crashed session left RUNNING for trials that have ended are closed as Optuna holds them.
         """
-        self._dataset = mlflow_runs.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
-        self.input_example = data.raw_val[:INPUT_EXAMPLE_ROWS]
-        self.preprocessing = data.preprocessing
+        if data is not None:  # an own loop loads its data itself
+            x, y = data.x_train.numpy(), data.y_train.numpy()
+            self._dataset = mlflow_runs.dataset_input(data.name, x, y, data.source)
+            self.input_example = data.raw_val[:INPUT_EXAMPLE_ROWS]
+            self.preprocessing = data.preprocessing
         config = self.config
         linked = study.user_attrs.get(ATTR_PARENT_RUN_ID)
         opened = self._background.submit(
@@ -422,7 +429,7 @@ class NullTracker:
     def ready(self) -> None:
         pass
 
-    def open(self, study: optuna.Study, data: Dataset, changes: ChangeList = (), reopen: bool = True) -> None:
+    def open(self, study: optuna.Study, data: Dataset | None, changes: ChangeList = (), reopen: bool = True) -> None:
         pass
 
     def trial_run(self, trial: optuna.Trial, params: Mapping[str, Any], config: Config) -> NullTrialRun:

@@ -24,11 +24,13 @@ if TYPE_CHECKING:
 class TrainRun(TrackedRun):
     """`optflow train`'s run: it logs its model unless `log_models` is none; under `mlflow run`, MLflow ends it."""
 
-    def __init__(self, background: Background, tracking_uri: str, created: Future, config: Config, data: Dataset):
+    def __init__(
+        self, background: Background, tracking_uri: str, created: Future, config: Config, data: Dataset | None
+    ) -> None:
         super().__init__(background, tracking_uri, created, config)
-        self._input_example = data.raw_val[:INPUT_EXAMPLE_ROWS]
-        self._preprocessing = data.preprocessing
-        self._title = f"optflow train: {config.data.name}"
+        self._input_example = data.raw_val[:INPUT_EXAMPLE_ROWS] if data is not None else None
+        self._preprocessing = data.preprocessing if data is not None else None
+        self._title = f"optflow train: {config.objective.function or config.data.factory or config.data.name}"
 
     def epoch(self, record: EpochRecord) -> None:
         pass
@@ -59,12 +61,14 @@ class TrainTracker:
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
         self._background = Background(inline=inline)
 
-    def start(self, data: Dataset) -> TrainRun:
-        """Create (or join) the run with the config's params and the data set."""
+    def start(self, data: Dataset | None) -> TrainRun:
+        """Create (or join) the run with the config's params and the data set (none for an own loop)."""
         config = self.config
         params = run_params(config)
-        tags = {TAG_KIND: "train", TAG_DATA: config.data.name}
-        dataset = mlflow_runs.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
+        tags = {TAG_KIND: "train", TAG_DATA: config.objective.function or config.data.factory or config.data.name}
+        dataset = None
+        if data is not None:
+            dataset = mlflow_runs.dataset_input(data.name, data.x_train.numpy(), data.y_train.numpy(), data.source)
         launcher = os.environ.get("MLFLOW_RUN_ID")
         if launcher:
             created = self._background.submit(mlflow_runs.join_run, self.tracking_uri, launcher, params, tags, dataset)
@@ -100,7 +104,7 @@ class NullTrainTracker:
 
     tracking_uri = None
 
-    def start(self, data: Dataset) -> NullRun:
+    def start(self, data: Dataset | None) -> NullRun:
         return NullRun()
 
     def close(self) -> None:
