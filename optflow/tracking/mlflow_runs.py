@@ -12,7 +12,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,7 @@ from optflow.contract import (
     TAG_TRIAL_STATE,
 )
 from optflow.errors import UsageError
-from optflow.records import TrialOutcome
+from optflow.records import EpochRecord, TrialOutcome
 from optflow.urls import brief_error, mask_password
 
 # MLflow's batch limits: 1000 metrics, 100 params and 100 tags per log_batch call.
@@ -138,6 +138,7 @@ class FinishedRun:
     preprocessing: Any = None  # the data's, logged inside the model
     input_example: Any = None  # raw rows (a DataFrame)
     terminate: bool = True  # False leaves the status to `mlflow run`, which owns the run
+    streamed: int = 0  # the first records, already logged while the trial ran
 
 
 def dataset_input(name: str, features: Any, targets: Any, source: str, context: str = "training") -> Any:
@@ -271,6 +272,20 @@ def join_run(tracking_uri: str, run_id: str, params: Mapping[str, str], tags: Ma
     return run_id
 
 
+def epoch_metrics(records: Sequence[EpochRecord], started_ms: int) -> list[Metric]:
+    """Each record's metrics with step = epoch, stamped with the wall time its epoch ended."""
+    return [
+        Metric(name, value, started_ms + int(record.seconds * 1000), record.epoch)
+        for record in records
+        for name, value in record.metrics().items()
+    ]
+
+
+def log_epochs(tracking_uri: str, run_id: str, records: Sequence[EpochRecord], started_ms: int) -> None:
+    """Epochs of a trial still running (a long trial streams its curves instead of sending them at its end)."""
+    log_metrics(tracking_uri, run_id, epoch_metrics(records, started_ms))
+
+
 def run_status(outcome: TrialOutcome) -> str:
     """The MLflow status a run ends with: its Optuna state's, or KILLED when interrupted."""
     return INTERRUPTED_STATUS if outcome.interrupted else RUN_STATUS[outcome.state]
@@ -281,11 +296,7 @@ def finish_run(tracking_uri: str, run_id: str, finished: FinishedRun) -> None:
     from optflow.tracking.plots import figure_png, loss_curve
 
     outcome = finished.outcome
-    metrics = [
-        Metric(name, value, outcome.started_ms + int(record.seconds * 1000), record.epoch)
-        for record in outcome.records
-        for name, value in record.metrics().items()
-    ]
+    metrics = epoch_metrics(outcome.records[finished.streamed :], outcome.started_ms)
     now = int(time.time() * 1000)
     metrics += [Metric(name, float(value), now, 0) for name, value in outcome.final_metrics().items()]
     tags = {TAG_TRIAL_STATE: outcome.state}

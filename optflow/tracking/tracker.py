@@ -113,6 +113,11 @@ def last_trial_end_ms(study: optuna.Study) -> int | None:
     return ms(max(ends)) if ends else None
 
 
+def stream_seconds() -> float:
+    """How often a running trial sends its epochs (`OPTFLOW_STREAM_SECONDS`, default 5 s of training)."""
+    return float(os.environ.get("OPTFLOW_STREAM_SECONDS", "5"))
+
+
 def _task_name(config: Config) -> str:
     """What the study trains on: the data set, a data factory, or the own loop's function."""
     return config.objective.function or config.data.factory or config.data.name
@@ -159,6 +164,10 @@ class TrialRun(TrackedRun):
         self._trial = trial
         self._linked = False
         self._finished_run: Future | None = None
+        self._started_ms = int(time.time() * 1000)
+        self._unsent: list[EpochRecord] = []  # epochs not yet streamed
+        self._streamed = 0
+        self._sent_at = 0.0  # training seconds at the last send
 
     def logged(self) -> bool:
         """Whether the run was made and ended as the trial did (once the tracking process is closed)."""
@@ -166,9 +175,20 @@ class TrialRun(TrackedRun):
         return self.run_id() is not None and done is not None and done.done() and done.exception() is None
 
     def epoch(self, record: EpochRecord) -> None:
-        """One epoch ended; the run is linked from the trial as soon as it exists, so a crash can be traced."""
+        """One epoch ended; the run is linked from the trial as soon as it exists, so a crash can be traced.
+
+        A long trial's epochs go to MLflow while it runs, at most every `STREAM_SECONDS` of training, so its
+        curves can be watched; a cheap trial's are sent in one batch with its end (one call instead of many)."""
         if not self._linked and self._created.done():
             self._link()
+        self._unsent.append(record)
+        if record.seconds - self._sent_at >= stream_seconds() and self._created.done():
+            run_id = self.run_id()
+            if run_id is not None:
+                records, self._unsent = tuple(self._unsent), []
+                self._background.submit(mlflow_runs.log_epochs, self._tracking_uri, run_id, records, self._started_ms)
+                self._streamed += len(records)
+                self._sent_at = record.seconds
 
     def _link(self) -> str | None:
         run_id = self.run_id()
@@ -193,6 +213,7 @@ class TrialRun(TrackedRun):
             finished = self._finished(
                 outcome,
                 f"trial {outcome.number}",
+                streamed=self._streamed,
                 optuna_artifact=artifact,
                 model=model_bytes,
                 preprocessing=self._tracker.preprocessing,

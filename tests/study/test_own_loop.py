@@ -38,6 +38,33 @@ def watched(params, reporter):
         SEEN.append((reporter.trial_number, "pruned"))
         raise
 
+def streamed(params, reporter):
+    """Waits, at its third epoch, until its own run shows the first two epochs: they were sent while it ran."""
+    import time
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+
+    def scores_logged():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # as a user watching the UI would: the run's history, polled
+            experiment = client.get_experiment_by_name("own")
+            query = f"tags.`optuna.trial_number` = '{reporter.trial_number}'"
+            runs = client.search_runs([experiment.experiment_id], query) if experiment else []
+            if runs:
+                return len(client.get_metric_history(runs[0].info.run_id, "score"))
+            time.sleep(0.05)
+
+    scores_logged()  # a long trial's first epoch ends long after its run was made
+    for epoch in range(4):
+        if epoch == 2:
+            deadline = time.monotonic() + 60
+            while scores_logged() < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            SEEN.append(("streamed", scores_logged()))
+        reporter.epoch({"score": float(epoch)})
+
+
 def silent(params, reporter):
     reporter.epoch({"accuracy": 0.5})
 
@@ -142,3 +169,15 @@ def test_optflow_train_replays_the_best_trial_of_an_own_loop(loops, capsys):
     capsys.readouterr()
     assert main(["train", "--config", str(best_config), "--quiet"]) == 0
     assert f"best score = {study.best_value:.6g}" in capsys.readouterr().out
+
+
+def test_a_long_trials_epochs_reach_mlflow_while_it_runs(loops, monkeypatch):
+    """With `OPTFLOW_STREAM_SECONDS=0` every epoch is sent at once; the loop itself sees them in MLflow."""
+    monkeypatch.setenv("OPTFLOW_STREAM_SECONDS", "0")
+    assert main(["tune", "--config", config(loops, "loops:streamed", n_trials=1), "--quiet"]) == 0
+    import loops as module
+
+    assert module.SEEN == [("streamed", 2)]  # epochs 0 and 1 were in MLflow while epoch 2 ran
+    (trial,) = optuna.load_study(study_name="own", storage="sqlite:///optuna.db").trials
+    history = MlflowClient().get_metric_history(trial.user_attrs["mlflow_run_id"], "score")
+    assert sorted((m.step, m.value) for m in history) == [(e, float(e)) for e in range(4)]  # each epoch once
