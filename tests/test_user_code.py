@@ -63,6 +63,13 @@ def bad_labels(params):
     x, y = blobs(shift=-1)
     return optflow.DataSplits(train=(x[:200], y[:200]), val=(x[200:], y[200:]), task="classification", n_outputs=3)
 
+def torch_sets(params):
+    import torch
+    x, y = blobs()
+    rows = torch.utils.data.TensorDataset(torch.tensor(x, dtype=torch.float32), torch.tensor(y))
+    return optflow.DataSplits(train=torch.utils.data.Subset(rows, range(200)),
+                              val=torch.utils.data.Subset(rows, range(200, 240)), task="classification", n_outputs=3)
+
 def a_list(params):
     return [1, 2, 3]
 
@@ -253,3 +260,13 @@ def test_a_factory_models_params_may_take_the_names_of_built_in_model_fields(pro
     assert config.searchable()["activation"] == "model.params"
     assert config.with_params({"activation": "relu"}).model.params == {"width": 8, "activation": "relu"}
     assert config.model.params["activation"] == "tanh"  # the config itself is left as it was
+
+
+def test_torch_datasets_from_a_factory_train_through_loaders(project):
+    config = user_config(project, data__factory=f"{PACKAGE}.data:torch_sets", study__metric="val_accuracy")
+    assert main(["tune", "--config", str(config), "--quiet", "--set", "training.epochs=6"]) == 0
+    study = optuna.load_study(study_name="mine", storage="sqlite:///optuna.db")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    assert study.best_value > 0.8  # three well-separated blobs
+    run = MlflowClient().get_run(study.best_trial.user_attrs["mlflow_run_id"])
+    assert run.data.params["num_workers"] == "0"  # the loaders' settings act, and are recorded

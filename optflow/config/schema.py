@@ -168,6 +168,10 @@ class TrainingConfig:
     """auto, cpu or cuda."""
     threads: int = 1
     """torch intra-op threads per worker; 1 is fastest for small models and leaves cores to other workers."""
+    num_workers: int = 0
+    """DataLoader worker processes for a data factory's torch datasets (0: load in the training process)."""
+    pin_memory: bool = False
+    """DataLoader: page-locked batches, for faster copies to a GPU."""
 
 
 @dataclass(frozen=True)
@@ -374,4 +378,7 @@ APPLIES: dict[str, Callable[[Config], bool]] = {
     "data.noise": lambda c: _built_in_data(c) and c.data.name in SYNTHETIC,
     "data.n_classes": lambda c: _built_in_data(c) and c.data.name == "classification",
     "data.factory": lambda c: not _built_in_data(c),
+    # DataLoaders serve a data factory's torch datasets only
+    "training.num_workers": lambda c: not _built_in_data(c),
+    "training.pin_memory": lambda c: not _built_in_data(c),
 }

@@ -150,6 +150,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "seed": number(int, 0),
         "device": one_of(constant("auto", "cpu", "cuda")),
         "threads": number(int, 1),
+        "num_workers": number(int, 0),
+        "pin_memory": Rule(lambda: "true or false", _boolean, ("categorical",), "yes"),
     },
 }
 

@@ -40,6 +40,8 @@ class Dataset:
     raw_val: Any = None  # the validation rows as the user has them (a DataFrame), in the order of x_val
     raw_val_target: Any = None  # their targets, as the user has them (labels, target units)
     vocab_size: int = 0  # token inputs: ids in [0, vocab_size)
+    train_set: Any = None  # map-style torch datasets for data that does not fit in memory (x_train/x_val then
+    val_set: Any = None  # hold a few stacked examples, for the spec, checks and the logged model's example)
 
     @property
     def n_features(self) -> int:

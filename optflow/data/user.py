@@ -44,6 +44,12 @@ def load_user_data(reference: str, params: Mapping[str, Any]) -> Dataset:
     splits = _as_splits(factory(dict(params)))
     if splits.task not in TASKS:
         raise UsageError(f"{WHERE} must return a task of {', '.join(TASKS)}; got {splits.task!r}")
+    train_set = val_set = None
+    if _map_style(splits.train) or _map_style(splits.val):
+        if not (_map_style(splits.train) and _map_style(splits.val)):
+            raise UsageError(f"{WHERE} must return train and val both as torch Datasets, or both as (x, y) pairs")
+        train_set, val_set = splits.train, splits.val
+        splits = DataSplits(**{**splits.__dict__, "train": _sample(train_set), "val": _sample(val_set)})
     x_train, y_train = _pair("train", splits.train, splits.task)
     x_val, y_val = _pair("val", splits.val, splits.task)
     if x_train.shape[1:] != x_val.shape[1:]:
@@ -52,6 +58,8 @@ def load_user_data(reference: str, params: Mapping[str, Any]) -> Dataset:
             f"and {tuple(x_val.shape[1:])}"
         )
     n_outputs = splits.n_outputs or _default_outputs(splits.task, y_train, y_val)
+    if train_set is not None and splits.task == CLASSIFICATION and not splits.n_outputs:
+        raise UsageError(f"{WHERE} must return n_outputs (the number of classes) with torch Datasets")
     if splits.task == CLASSIFICATION:
         top = int(max(y_train.max(), y_val.max()))
         if int(min(y_train.min(), y_val.min())) < 0 or top >= n_outputs:
@@ -76,7 +84,27 @@ def load_user_data(reference: str, params: Mapping[str, Any]) -> Dataset:
         preprocessing=preprocessing,
         raw_val=example,
         vocab_size=_vocabulary(splits, x_train, x_val),
+        train_set=train_set,
+        val_set=val_set,
     )
+
+
+SAMPLE_ROWS = 64  # examples of a torch Dataset read up front: the spec, the checks, the logged model's example
+
+
+def _map_style(value: Any) -> bool:
+    """A torch map-style dataset (or anything with `__len__` and `__getitem__` that is not an (x, y) pair)."""
+    return isinstance(value, torch.utils.data.Dataset) and hasattr(value, "__len__")
+
+
+def _sample(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first examples of a dataset of (x, y) items, stacked: all optflow reads of it outside training."""
+    items = [dataset[i] for i in range(min(SAMPLE_ROWS, len(dataset)))]
+    if not items or not all(isinstance(item, tuple | list) and len(item) == 2 for item in items):
+        raise UsageError(
+            f"{WHERE} must return torch Datasets whose items are (x, y) pairs; got {type(dataset).__name__}"
+        )
+    return torch.stack([torch.as_tensor(x) for x, _ in items]), torch.stack([torch.as_tensor(y) for _, y in items])
 
 
 def _vocabulary(splits: DataSplits, x_train: torch.Tensor, x_val: torch.Tensor) -> int:

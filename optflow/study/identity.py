@@ -22,7 +22,7 @@ from optflow.search.optuna_private import set_study_system_attr, study_system_at
 
 DEFINITION_ATTR = "optflow:definition"  # study system attrs
 SETTINGS_ATTR = "optflow:settings"
-RUNTIME_FIELDS = ("device", "threads")  # change speed, not results
+RUNTIME_FIELDS = ("device", "threads", "num_workers", "pin_memory")  # change speed, not results
 SETTINGS = ("sampler", "pruner", "n_trials", "seed")  # study fields a later session may change
 
 
@@ -34,6 +34,12 @@ def data_digest(data: Dataset) -> str:
     return digest.hexdigest()[:16]
 
 
+def _rows(data: Dataset) -> int:
+    if data.train_set is not None:  # torch datasets: their lengths, not the sample optflow read up front
+        return len(data.train_set) + len(data.val_set)
+    return int(len(data.y_train) + len(data.y_val))
+
+
 def definition(config: Config, data: Dataset | None) -> dict[str, Any]:
     """Field -> value of everything that makes two sessions one task (JSON-ready, in a stable order)."""
     searched = {param.name for param in config.search}
@@ -42,7 +48,7 @@ def definition(config: Config, data: Dataset | None) -> dict[str, Any]:
         out.update(
             {
                 "data.name": config.data.name,
-                "data.rows": int(len(data.y_train) + len(data.y_val)),
+                "data.rows": _rows(data),
                 "data.digest": data_digest(data),
                 "data.task": data.task,
             }

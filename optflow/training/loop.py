@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -64,16 +65,19 @@ def fit(
     torch.manual_seed(config.seed)  # dropout masks
     device = resolve_device(config.device)
     model.to(device)
-    data = data.to(device)
-    shuffle = torch.Generator(device=device).manual_seed(config.seed)
+    loaders = data.train_set is not None  # map-style datasets: batches from DataLoaders, memory stays bounded
+    data = data if loaders else data.to(device)
+    shuffle = torch.Generator(device="cpu" if loaders else device).manual_seed(config.seed)
     schedule = make_schedule(config)
     optimizer = make_optimizer(model, config)
     loss_fn = _loss_fn(data.task)
     l1_weights = weight_parameters(model) if config.l1 > 0 else []
 
-    n = data.x_train.shape[0]
+    n = len(data.train_set) if loaders else data.x_train.shape[0]
     batch = n if full_batch(config) else min(int(config.batch_size), n)
     batch_sizes = torch.tensor([min(batch, n - s) for s in range(0, n, batch)], dtype=torch.float32, device=device)
+    if loaders:
+        train_batches = _loader(data.train_set, batch, config, shuffle)
     best, best_state, epochs_since_best = math.inf, None, 0
     sign = -1.0 if maximize else 1.0
     started = time.perf_counter()
@@ -83,14 +87,8 @@ def fit(
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        if batch < n:
-            order = torch.randperm(n, generator=shuffle, device=device)
-            x_epoch, y_epoch = data.x_train[order], data.y_train[order]
-        else:
-            x_epoch, y_epoch = data.x_train, data.y_train
         batch_losses = []
-        for start in range(0, n, batch):
-            x, y = x_epoch[start : start + batch], y_epoch[start : start + batch]
+        for x, y in _to(device, train_batches) if loaders else _tensor_batches(data, n, batch, shuffle, device):
             loss = loss_fn(model(x), y)
             batch_losses.append(loss.detach())
             if l1_weights:
@@ -99,7 +97,13 @@ def fit(
             loss.backward()
             optimizer.step()
 
-        record = _evaluate(model, data, loss_fn, torch.stack(batch_losses) @ batch_sizes / n, epoch, lr)
+        train_loss = torch.stack(batch_losses) @ batch_sizes / n
+        if loaders:
+            record = _evaluate_batches(
+                model, data, loss_fn, train_loss, epoch, lr, _loader(data.val_set, batch, config)
+            )
+        else:
+            record = _evaluate(model, data, loss_fn, train_loss, epoch, lr)
         record = EpochRecord(**{**record, "steps": len(batch_losses), "seconds": time.perf_counter() - started})
         for name in ("train_loss", "val_loss"):
             value = getattr(record, name)
@@ -117,6 +121,61 @@ def fit(
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
+
+
+def _tensor_batches(data: Dataset, n: int, batch: int, shuffle: torch.Generator, device: torch.device) -> Iterator:
+    """Views of the (reshuffled) tensors, one per step: no per-sample Python work."""
+    if batch < n:
+        order = torch.randperm(n, generator=shuffle, device=device)
+        x_epoch, y_epoch = data.x_train[order], data.y_train[order]
+    else:
+        x_epoch, y_epoch = data.x_train, data.y_train
+    for start in range(0, n, batch):
+        yield x_epoch[start : start + batch], y_epoch[start : start + batch]
+
+
+def _loader(dataset: Any, batch: int, config: TrainingConfig, shuffle: torch.Generator | None = None) -> Any:
+    """A DataLoader over a map-style dataset: reshuffled each epoch by the seeded generator when training."""
+    from torch.utils.data import DataLoader
+
+    return DataLoader(
+        dataset,
+        batch_size=batch,
+        shuffle=shuffle is not None,
+        generator=shuffle,
+        num_workers=config.num_workers,
+        pin_memory=config.pin_memory,
+        persistent_workers=config.num_workers > 0 and shuffle is not None,
+    )
+
+
+def _to(device: torch.device, batches: Any) -> Iterator:
+    non_blocking = device.type == "cuda"
+    for x, y in batches:
+        yield x.to(device, non_blocking=non_blocking), y.to(device, non_blocking=non_blocking)
+
+
+@torch.no_grad()
+def _evaluate_batches(
+    model: nn.Module, data: Dataset, loss_fn, train_loss: torch.Tensor, epoch: int, lr: float, batches: Any
+) -> dict:
+    """`_evaluate` over batches of a validation dataset: sums on the device, one synchronisation at the end."""
+    model.eval()
+    device = train_loss.device
+    total, correct, count = torch.zeros((), device=device), torch.zeros((), device=device), 0
+    for x, y in _to(device, batches):
+        output = model(x)
+        total += loss_fn(output, y) * len(y)
+        if data.task == CLASSIFICATION:
+            correct += (output.argmax(dim=1) == y).sum()
+        count += len(y)
+    train, val, right = torch.stack([train_loss, total / count, correct]).tolist()
+    record = {"epoch": epoch, "train_loss": train, "val_loss": val, "lr": lr}
+    if data.task == CLASSIFICATION:
+        return {**record, "val_accuracy": right / count}
+    if data.task == LANGUAGE_MODELING:
+        return {**record, "val_bpc": val / math.log(2)}
+    return {**record, "val_rmse": math.sqrt(val) * data.target_scale if math.isfinite(val) else val}
 
 
 @torch.no_grad()
