@@ -152,6 +152,7 @@ def test_password_in_storage_flag_is_refused_under_mlflow_run(workdir, capsys, m
     assert "OPTFLOW_STORAGE" in err and "hunter2" not in err
 
 
+@pytest.mark.no_mlflow_db
 def test_real_command_exit_status(workdir):
     """The installed entry point, as a user runs it."""
     result = subprocess.run(

@@ -81,7 +81,7 @@ def rerun_finishes(tmp_path: Path, config: Path, name: str, budget: int) -> None
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_ctrl_c_mid_trial_ends_every_run_and_the_rerun_finishes(tmp_path, workers):
-    config = write_config(tmp_path, "mid", "random", 8, RANDOM_SPACE, SLOW_TRAINING)
+    config = write_config(tmp_path, "mid", "random", 4, RANDOM_SPACE, SLOW_TRAINING)
     process = start(tmp_path, config, "--workers", workers)
     rdb = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/optuna.db")
 

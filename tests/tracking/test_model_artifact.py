@@ -72,7 +72,7 @@ def run_study(case: str, tmp) -> tuple:
     flags = [f.replace("data.target=label", f"data.path={text_csv(tmp / 'shop.csv')} data.target=label") for f in flags]
     uri = f"sqlite:///{tmp}/mlflow.db"
     argv = ["tune", "--config", str(ROOT / "configs" / config_file), "--sampler", "random", "--n-trials", "3",
-            "--epochs", "12", "--storage", f"sqlite:///{tmp}/optuna.db", "--tracking-uri", uri,
+            "--epochs", "6", "--storage", f"sqlite:///{tmp}/optuna.db", "--tracking-uri", uri,
             "--register-model", "best", "--quiet", *flags]  # fmt: skip
     assert main(argv) == 0
     config = load_config(ROOT / "configs" / config_file, _overrides(flags, tmp))
@@ -84,7 +84,7 @@ def run_study(case: str, tmp) -> tuple:
 
 
 def _overrides(flags: list[str], tmp) -> dict:
-    overrides = {"study.storage": f"sqlite:///{tmp}/optuna.db", "training.epochs": 12}
+    overrides = {"study.storage": f"sqlite:///{tmp}/optuna.db", "training.epochs": 6}
     if "--metric" in flags:
         overrides["study.metric"] = flags[flags.index("--metric") + 1]
     if "--data" in flags:

@@ -56,6 +56,10 @@ def test_a_study_logs_the_contracts_names(tmp_path):
     unset |= {"study.experiment", "study.register_model", "study.artifact_dir", "training.momentum"}
     unset |= {"training.gamma", "training.step_size", "training.decay_rate", "training.min_lr", "training.min_delta"}
     unset |= {"model.factory", "model.params", "data.factory", "data.params"}  # built-in model and data
+    unset |= {"objective.function", "objective.params", "training.num_workers", "training.pin_memory"}
+    unset |= {"data.image_size", "data.seq_len", "data.max_chars"}  # not images, not text
+    unset |= {f"model.{name}" for name in ("channels", "conv_layers", "kernel_size", "batch_norm", "pooling")}
+    unset |= {f"model.{name}" for name in ("d_model", "n_heads", "n_layers", "d_ff")}  # an MLP
     assert set(parent.data.params) == every_field - unset  # the fixed config: what acts (iris, sgd, constant)
     assert set(parent.data.metrics) == {contract.STUDY_BEST_VALUE}
     runs = sorted(children(client, result.study_run_id), key=lambda run: run.info.run_name)
@@ -91,6 +95,7 @@ def test_log_models_decides_which_runs_get_a_model(tmp_path, policy, logged):
         assert models[0].source_run_id == study.best_trial.user_attrs[contract.ATTR_RUN_ID]
 
 
+@pytest.mark.no_mlflow_db
 def test_without_tracking_optuna_still_gets_notes_and_nothing_goes_to_mlflow(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
