@@ -103,5 +103,7 @@ def test_every_registered_set_loads_with_a_spec_that_fits_its_tensors(name, tmp_
     assert spec.task == data.task and len(data.x_train) == len(data.y_train) > len(data.y_val) > 0
     if spec.task == CLASSIFICATION:
         assert int(data.y_train.max()) == spec.n_outputs - 1
+    elif spec.task == "language_modeling":  # a distribution over the next character
+        assert spec.n_outputs == spec.vocab_size > int(data.y_train.max())
     else:
         assert spec.n_outputs == 1

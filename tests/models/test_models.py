@@ -31,15 +31,16 @@ def test_no_dropout_layer_without_dropout():
 
 
 IMAGE_SPEC = DataSpec(input_shape=(1, 8, 8), n_outputs=3, task=CLASSIFICATION)
+TOKEN_SPEC = DataSpec(input_shape=(8,), n_outputs=3, task=CLASSIFICATION, vocab_size=20)
+TAKES = {"cnn": (IMAGE_SPEC,), "transformer": (TOKEN_SPEC,)}  # the others take tables and images alike
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))
-@pytest.mark.parametrize("spec", [SPEC, IMAGE_SPEC], ids=["table", "images"])
-def test_every_family_maps_the_spec_to_its_outputs(kind, spec):
-    if kind == "cnn" and spec is SPEC:
-        pytest.skip("a CNN takes images only (refused in one line: tests/models/test_cnn.py)")
-    model = MODELS[kind](ModelConfig(kind=kind, hidden=(16, 8)), spec, 0.0)
-    assert model(torch.randn(5, *spec.input_shape)).shape == (5, 3)
+def test_every_family_maps_the_spec_to_its_outputs(kind):
+    for spec in TAKES.get(kind, (SPEC, IMAGE_SPEC)):
+        model = MODELS[kind](ModelConfig(kind=kind, hidden=(16, 8), d_model=16, n_heads=2), spec, 0.0)
+        inputs = torch.randint(0, 20, (5, 8)) if spec.vocab_size else torch.randn(5, *spec.input_shape)
+        assert model(inputs).shape == (5, 3)
 
 
 def test_mlp_has_the_hidden_layers_and_activation_asked_for():
