@@ -16,7 +16,7 @@ import torch
 
 from optflow.config import DataConfig
 from optflow.data.dataset import Dataset
-from optflow.data.preprocessing import CLASSIFICATION
+from optflow.data.preprocessing import CLASSIFICATION, class_probabilities
 from optflow.errors import UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -47,11 +47,7 @@ class ImagePreprocessing:
         return np.asarray(self.classes)[np.asarray(outputs).argmax(axis=1)]
 
     def probabilities(self, outputs: np.ndarray) -> Any:
-        import pandas as pd
-
-        logits = np.asarray(outputs, dtype=np.float64)
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return pd.DataFrame(exp / exp.sum(axis=1, keepdims=True), columns=[str(c) for c in self.classes])
+        return class_probabilities(outputs, self.classes)
 
 
 def load_digits_images(config: DataConfig) -> Dataset:

@@ -82,9 +82,14 @@ class TablePreprocessing:
 
     def probabilities(self, outputs: np.ndarray) -> pd.DataFrame:
         """Class probabilities (softmax of the logits), a column per class label."""
-        logits = np.asarray(outputs, dtype=np.float64)
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return pd.DataFrame(exp / exp.sum(axis=1, keepdims=True), columns=[str(c) for c in self.classes])
+        return class_probabilities(outputs, self.classes)
+
+
+def class_probabilities(outputs: np.ndarray, classes: Sequence[Any]) -> pd.DataFrame:
+    """Softmax of a classifier's logits, a column per class label (what `output: probabilities` answers)."""
+    logits = np.asarray(outputs, dtype=np.float64)
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return pd.DataFrame(exp / exp.sum(axis=-1, keepdims=True), columns=[str(c) for c in classes])
 
 
 def fit_table(frame: pd.DataFrame, train_rows: Sequence[int], task: str, target: np.ndarray) -> TablePreprocessing:
@@ -123,6 +128,4 @@ class ArrayPreprocessing:
         return outputs.reshape(len(outputs), -1)[:, 0].astype(np.float64) if outputs.ndim <= 2 else outputs
 
     def probabilities(self, outputs: np.ndarray) -> pd.DataFrame:
-        logits = np.asarray(outputs, dtype=np.float64)
-        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        return pd.DataFrame(exp / exp.sum(axis=-1, keepdims=True), columns=[str(c) for c in self.classes])
+        return class_probabilities(outputs, self.classes)
