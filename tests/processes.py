@@ -88,3 +88,20 @@ def study_runs(tracking: str, name: str) -> tuple[object, list]:
 
 def param_sets(trials) -> set[tuple]:
     return {tuple(sorted(trial.params.items())) for trial in trials}
+
+
+def mlflow_run(project: Path, directory: Path, experiment: str, params: dict) -> subprocess.CompletedProcess:
+    """`mlflow run <project> --env-manager local` as a user types it, in `directory`, tracking to its
+    `mlflow.db`; the venv's python and mlflow first on PATH, no PYTHONPATH (the project's own code is found from
+    the project directory, as a user's would be)."""
+    import shutil
+
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{directory}/mlflow.db"}
+    env.pop("MLFLOW_RUN_ID", None)
+    env.pop("PYTHONPATH", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    command = [shutil.which("mlflow", path=env["PATH"]), "run", str(project), "--env-manager", "local"]
+    command += ["--experiment-name", experiment]
+    for name, value in params.items():
+        command += ["-P", f"{name}={value}"]
+    return subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True, timeout=600)

@@ -3,16 +3,13 @@ trials."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
 from conftest import dashboard_api
 from mlflow import MlflowClient
+from processes import mlflow_run as mlflow_run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 N_TRIALS = 4
@@ -24,33 +21,16 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def mlflow_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
-    env.pop("MLFLOW_RUN_ID", None)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # the venv's python and mlflow
-    command = [
-        shutil.which("mlflow", path=env["PATH"]),
-        "run",
-        str(ROOT),
-        "--env-manager",
-        "local",
-        "--experiment-name",
-        "e2e",
-        "-P",
-        f"n_trials={N_TRIALS}",
-        "-P",
-        f"epochs={EPOCHS}",
-        "-P",
-        "sampler=random",
-        "-P",
-        f"storage=sqlite:///{tmp}/optuna.db",
-        "-P",
-        "study_name=e2e-study",
-        "-P",
-        "log_models=best",
-        "-P",
-        "workers=2",  # the second worker joins the run `mlflow run` made, through the study's user attrs
-    ]
-    result = subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
+    params = {
+        "n_trials": N_TRIALS,
+        "epochs": EPOCHS,
+        "sampler": "random",
+        "storage": f"sqlite:///{tmp}/optuna.db",
+        "study_name": "e2e-study",
+        "log_models": "best",
+        "workers": 2,  # the second worker joins the run `mlflow run` made, through the study's user attrs
+    }
+    result = mlflow_run_command(ROOT, tmp, "e2e", params)
     assert result.returncode == 0, result.stdout + result.stderr
     return tmp, result
 

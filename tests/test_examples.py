@@ -3,16 +3,13 @@ as its README says, the built-in families' examples through the same command in-
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 from mlflow import MlflowClient
+from processes import mlflow_run
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p.relative_to(ROOT) for p in (ROOT / "examples").glob("*/config.yaml"))
@@ -42,29 +39,9 @@ def test_the_example_runs_with_a_tiny_budget(workdir, monkeypatch, config):
 @pytest.mark.slow
 def test_the_user_model_example_runs_under_mlflow_run(tmp_path):
     config = Path("examples/user_model/config.yaml")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
-    env.pop("MLFLOW_RUN_ID", None)
-    env.pop("PYTHONPATH", None)  # the example's code is found from the project directory, as a user's would be
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     name = yaml.safe_load((ROOT / config).read_text())["study"]["name"]
-    command = [
-        shutil.which("mlflow", path=env["PATH"]),
-        "run",
-        str(ROOT),
-        "--env-manager",
-        "local",
-        "--experiment-name",
-        "examples",
-        "-P",
-        f"config={config}",
-        "-P",
-        "n_trials=3",
-        "-P",
-        "epochs=2",
-        "-P",
-        f"storage=sqlite:///{tmp_path}/optuna.db",
-    ]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    params = {"config": config, "n_trials": 3, "epochs": 2, "storage": f"sqlite:///{tmp_path}/optuna.db"}
+    result = mlflow_run(ROOT, tmp_path, "examples", params)
     assert result.returncode == 0, result.stdout + result.stderr
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path}/optuna.db")
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
