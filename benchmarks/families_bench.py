@@ -10,11 +10,10 @@ pass per epoch; the rate is samples (CNN) or tokens (transformer) per second of 
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from trainer_bench import best_of, hand_written  # the same hand-written loop the MLP is measured against
 
 from optflow.config import build_config
 from optflow.data import load_dataset
@@ -33,34 +32,6 @@ CASES = {
         "training": {"epochs": 2, "batch_size": 32, "optimizer": "sgd", "lr": 0.05},
     },
 }
-
-
-def hand_written(model, data, epochs: int, batch: int, lr: float, loss_of: Callable) -> None:
-    """The loop a careful user writes by hand: shuffle, slice, step; a validation pass per epoch."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(0)
-    n = data.x_train.shape[0]
-    for _ in range(epochs):
-        model.train()
-        order = torch.randperm(n, generator=generator)
-        x_all, y_all = data.x_train[order], data.y_train[order]
-        for start in range(0, n, batch):
-            loss = loss_of(model(x_all[start : start + batch]), y_all[start : start + batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        model.eval()
-        with torch.no_grad():
-            loss_of(model(data.x_val), data.y_val).item()
-
-
-def best_of(repeats: int, run: Callable[[], None]) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

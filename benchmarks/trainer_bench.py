@@ -32,7 +32,7 @@ CASES = {
 }
 
 
-def hand_written(model, data, epochs: int, batch: int, lr: float) -> None:
+def hand_written(model, data, epochs: int, batch: int, lr: float, loss_of=F.cross_entropy) -> None:
     """The loop a careful user writes by hand: shuffle, slice, step; a validation pass per epoch."""
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(0)
@@ -42,13 +42,13 @@ def hand_written(model, data, epochs: int, batch: int, lr: float) -> None:
         order = torch.randperm(n, generator=generator)
         x_all, y_all = data.x_train[order], data.y_train[order]
         for start in range(0, n, batch):
-            loss = F.cross_entropy(model(x_all[start : start + batch]), y_all[start : start + batch])
+            loss = loss_of(model(x_all[start : start + batch]), y_all[start : start + batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         model.eval()
         with torch.no_grad():
-            F.cross_entropy(model(data.x_val), data.y_val).item()
+            loss_of(model(data.x_val), data.y_val).item()
 
 
 def best_of(repeats: int, run) -> float:
