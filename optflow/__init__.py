@@ -11,7 +11,7 @@ Heavy modules (torch, Optuna, MLflow) load on first use, so `import optflow` sta
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +35,13 @@ def _as_config(
     model: Callable[..., Any] | None = None,
     data: Callable[..., Any] | None = None,
     workers: int = 1,
+    loss: Callable[..., Any] | None = None,
+    metrics: Sequence[Callable[..., Any]] = (),
 ) -> Config:
-    overrides = {**(overrides or {}), **_factories(model=model, data=data, workers=workers)}
+    functions = _functions(workers, {"model.factory": model, "data.factory": data, "training.loss": loss})
+    overrides = {**(overrides or {}), **functions}
+    if metrics:
+        overrides["study.metrics"] = [_functions(workers, {"study.metrics": m})["study.metrics"] for m in metrics]
     if isinstance(config, Config):
         if not overrides:
             return config
@@ -46,26 +51,31 @@ def _as_config(
     return load_config(config, overrides)
 
 
-def _factories(workers: int, **functions: Callable[..., Any] | None) -> dict[str, str]:
-    """`model=build` -> {"model.factory": "my_pkg.models:build"}: a function passed from Python becomes the
-    reference a config would hold; one that only this process can call refuses several workers in one line."""
+def _functions(workers: int, functions: Mapping[str, Callable[..., Any] | None]) -> dict[str, str]:
+    """{"model.factory": build} -> {"model.factory": "my_pkg.models:build"}: a function passed from Python
+    becomes the reference a config would hold; one that only this process can call refuses several workers in
+    one line."""
     from optflow.config.references import describe_local, is_local, reference_of
     from optflow.errors import UsageError
 
     out = {}
-    for section, function in functions.items():
+    for field, function in functions.items():
         if function is None:
             continue
+        argument = _ARGUMENT[field]
         if not callable(function):
-            raise UsageError(f"{section} must be a function; got a {type(function).__name__}")
+            raise UsageError(f"{argument} must be a function; got a {type(function).__name__}")
         reference = reference_of(function)
         if is_local(reference) and workers > 1:
             raise UsageError(
-                f"{section} must be importable by name when workers > 1 (a function at the top level of a module, "
+                f"{argument} must be importable by name when workers > 1 (a function at the top level of a module, "
                 f"not a lambda, a local function or one defined in __main__); got {describe_local(reference)}"
             )
-        out[f"{section}.factory"] = reference
+        out[field] = reference
     return out
+
+
+_ARGUMENT = {"model.factory": "model", "data.factory": "data", "training.loss": "loss", "study.metrics": "metrics"}
 
 
 def tune(
@@ -74,6 +84,8 @@ def tune(
     overrides: Mapping[str, Any] | None = None,
     model: Callable[..., Any] | None = None,
     data: Callable[..., Any] | None = None,
+    loss: Callable[..., Any] | None = None,
+    metrics: Sequence[Callable[..., Any]] = (),
     workers: int = 1,
     tracking: bool = True,
     tracking_uri: str | None = None,
@@ -83,15 +95,16 @@ def tune(
 
     `config` is a `Config`, a mapping shaped like the YAML file, or a path to one; `overrides` sets dotted
     fields (`{"study.n_trials": 10}`). `model` and `data` are the factories a config names by import path
-    (`build(params, spec) -> nn.Module`, `load(params) -> DataSplits`), passed as functions; with `workers > 1`
-    they must be importable by name. Runs silently unless given a `reporter` (see `optflow.study.options`).
-    Bad input raises `optflow.errors.UsageError` before anything is created.
+    (`build(params, spec) -> nn.Module`, `load(params) -> DataSplits`), passed as functions, and so are `loss`
+    (`training.loss`) and `metrics` (`study.metrics`); with `workers > 1` they must be importable by name.
+    Runs silently unless given a `reporter` (see `optflow.study.options`). Bad input raises
+    `optflow.errors.UsageError` before anything is created.
     """
     from optflow.study.options import RunOptions, SilentReporter
     from optflow.study.study import run_study
     from optflow.study.workers import run_workers
 
-    config = _as_config(config, overrides, model, data, workers)
+    config = _as_config(config, overrides, model, data, workers, loss, metrics)
     options = RunOptions(
         tracking=tracking, tracking_uri=tracking_uri, workers=workers, reporter=reporter or SilentReporter()
     )
@@ -104,17 +117,19 @@ def train(
     overrides: Mapping[str, Any] | None = None,
     model: Callable[..., Any] | None = None,
     data: Callable[..., Any] | None = None,
+    loss: Callable[..., Any] | None = None,
+    metrics: Sequence[Callable[..., Any]] = (),
     tracking: bool = True,
     tracking_uri: str | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
     """One training run with the config's fixed params (its `search` is ignored), logged as one MLflow run;
-    `model` and `data` as for `tune`."""
+    `model`, `data`, `loss` and `metrics` as for `tune`."""
     from optflow.study.options import RunOptions
     from optflow.study.single_run import run_training
 
     options = RunOptions(tracking=tracking, tracking_uri=tracking_uri)
-    return run_training(_as_config(config, overrides, model, data), options, on_epoch)
+    return run_training(_as_config(config, overrides, model, data, 1, loss, metrics), options, on_epoch)
 
 
 def __getattr__(name: str) -> Any:

@@ -78,6 +78,37 @@ def unknown_task(params):
     return optflow.DataSplits(train=(x, y), val=(x, y), task="clustering")
 """
 
+CRITERIA = """
+import numpy as np
+import torch.nn.functional as F
+
+def smoothed(output, target):
+    return F.cross_entropy(output, target, label_smoothing=0.1)
+
+def macro_f1(output, target):
+    predicted, target = output.argmax(1).numpy(), target.numpy()
+    scores = []
+    for label in np.unique(target):
+        tp = np.sum((predicted == label) & (target == label))
+        scores.append(2 * tp / (np.sum(predicted == label) + np.sum(target == label)))
+    return float(np.mean(scores))
+
+def one_argument(output):
+    return output.sum()
+
+def per_row(output, target):
+    return F.cross_entropy(output, target, reduction="none")
+
+def a_float(output, target):
+    return 1.0
+
+def a_vector(output, target):
+    return output[:, 0]
+
+def accuracy(output, target):
+    return 0.0
+"""
+
 
 @pytest.fixture
 def project(workdir, monkeypatch):
@@ -87,6 +118,7 @@ def project(workdir, monkeypatch):
     (package / "__init__.py").write_text("")
     (package / "models.py").write_text(textwrap.dedent(MODELS))
     (package / "data.py").write_text(textwrap.dedent(DATA))
+    (package / "criteria.py").write_text(textwrap.dedent(CRITERIA))
     monkeypatch.syspath_prepend(str(workdir))
     yield workdir
     for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
@@ -131,6 +163,28 @@ BAD = {
         {"model__factory": "", "model__params": {"width": 16}},
         "model.params needs model.factory",
     ),
+    "loss takes one argument": (
+        {"training__loss": f"{PACKAGE}.criteria:one_argument"},
+        "training.loss must take (output, target); got 'userpkg.criteria:one_argument' with signature (output)",
+    ),
+    "loss per row": (
+        {"training__loss": f"{PACKAGE}.criteria:per_row"},
+        "training.loss must return a scalar tensor of the outputs (to backpropagate); got a tensor of shape (2,)",
+    ),
+    "loss a float": ({"training__loss": f"{PACKAGE}.criteria:a_float"}, "training.loss must return a scalar tensor"),
+    "metric not imported": ({"study__metrics": ["nopkg:f1"]}, "study.metrics must name an importable module"),
+    "metric a vector": (
+        {"study__metrics": [f"{PACKAGE}.criteria:a_vector"]},
+        "study.metrics must return a number (val_a_vector); got a tensor of shape (2,)",
+    ),
+    "metric named like optflow's": (
+        {"study__metrics": [f"{PACKAGE}.criteria:accuracy"]},
+        "study.metrics must give each metric a name of its own",
+    ),
+    "metric not among them": (
+        {"study__metrics": [f"{PACKAGE}.criteria:macro_f1"], "study__metric": "val_f1", "study__direction": "maximize"},
+        "study.metric must be one of val_accuracy, val_bpc, val_loss, val_macro_f1, val_rmse; got 'val_f1'",
+    ),
     "search of no param": (
         {"search__depth": {"type": "int", "low": 1, "high": 3}},
         "search.depth is not a searchable field",
@@ -147,6 +201,55 @@ def test_a_user_factory_that_does_not_fit_is_one_line_and_exit_2(project, capsys
     assert err.count("\n") == 1 and expected in err, err
     assert count_rows(project / "mlflow.db", "runs") == 0
     assert count_rows(project / "optuna.db", "studies") == 0
+
+
+def test_the_users_loss_trains_and_their_metric_is_the_studys(project):
+    """`training.loss` and `study.metrics` by import path: the metric is logged per epoch, each trial's value is
+    its best, pruning watches it, and the run carries `best_val_macro_f1`."""
+    config = user_config(
+        project,
+        training__loss=f"{PACKAGE}.criteria:smoothed",
+        study__metrics=[f"{PACKAGE}.criteria:macro_f1"],
+        study__metric="val_macro_f1",
+        study__direction="maximize",
+        study__pruner="median",
+    )
+    assert main(["tune", "--config", str(config), "--quiet"]) == 0
+    study = optuna.load_study(study_name="mine", storage="sqlite:///optuna.db")
+    client = MlflowClient()
+    for trial in study.trials:
+        run_id = trial.user_attrs["mlflow_run_id"]
+        curve = [m.value for m in client.get_metric_history(run_id, "val_macro_f1")]
+        assert len(curve) == 3 and trial.value == pytest.approx(max(curve))
+        assert list(trial.intermediate_values.values()) == pytest.approx(curve)  # what the pruner sees
+        run = client.get_run(run_id)
+        assert run.data.metrics["best_val_macro_f1"] == pytest.approx(trial.value)
+        assert run.data.params["loss"] == f"{PACKAGE}.criteria:smoothed"
+        # the task's own metric is still measured from the outputs, whatever loss trained the model
+        assert 0 < run.data.metrics["val_accuracy"] <= 1
+
+
+def test_a_loss_and_metrics_passed_from_python(workdir):
+    import torch.nn.functional as F
+
+    def doubled(output, target):
+        return 2 * F.cross_entropy(output, target)
+
+    def rows(output, target):
+        return len(target)
+
+    config = {
+        "study": {"name": "py", "sampler": "random", "n_trials": 1, "log_models": "none"},
+        "data": {"name": "iris"},
+        "training": {"epochs": 2},
+    }
+    result = optflow.tune(config, loss=doubled, metrics=[rows], tracking=False)
+    assert result.n_complete == 1
+    records = []
+    optflow.train(config, loss=doubled, metrics=[rows], tracking=False, on_epoch=records.append)
+    assert [r.extra for r in records] == [{"val_rows": 30}] * 2  # the whole validation set of iris, each epoch
+    with pytest.raises(UsageError, match=r"^metrics must be importable by name when workers > 1 .*got \S*rows$"):
+        optflow.tune(config, metrics=[rows], workers=2)
 
 
 def test_data_as_a_mapping_and_searched_factory_params_reach_the_runs(project, capsys):

@@ -25,7 +25,10 @@ class StudyConfig:
     n_trials: int = 20
     """Trial budget of the whole study (shared by all workers). The grid sampler stops at the grid size."""
     metric: str = "val_loss"
-    """Validation metric the study optimises: val_loss, val_accuracy, val_rmse or val_bpc."""
+    """Validation metric the study optimises: val_loss, val_accuracy, val_rmse, val_bpc, or one of `metrics`."""
+    metrics: tuple[str, ...] = ()
+    """Extra validation metrics, your functions `my_pkg.metrics:f1` called as `f1(output, target)` on the whole
+    validation set each epoch; logged as `val_f1` (the function's name, `val_` in front unless it has it)."""
     direction: str = "auto"
     """minimize, maximize, or auto (maximize for accuracy, minimize otherwise)."""
     storage: str = "sqlite:///optuna.db"
@@ -50,6 +53,11 @@ class StudyConfig:
         if self.direction != "auto":
             return self.direction == "maximize"
         return self.metric in METRICS_MAXIMIZED
+
+    @property
+    def extra_metrics(self) -> dict[str, str]:
+        """The names the extra metrics are logged under -> their functions' references."""
+        return {metric_name(reference): reference for reference in self.metrics}
 
     @property
     def resolved_direction(self) -> str:
@@ -162,6 +170,9 @@ class TrainingConfig:
     """Stop after this many epochs without improvement of the monitored metric; 0 turns it off."""
     min_delta: float = 0.0
     """Smallest change of the monitored metric that counts as an improvement."""
+    loss: str = ""
+    """The loss to train on: empty for the task's own (cross-entropy, mean squared error), or your function
+    `my_pkg.losses:focal`, called as `focal(output, target)` and returning a scalar tensor."""
     seed: int = 0
     """Seed of initialisation, shuffling and dropout."""
     device: str = "cpu"
@@ -298,6 +309,12 @@ class Config:
 
         header = f"# best trial {number} of study {self.study.name}: {self.study.metric} = {value}\n"
         return header + yaml.safe_dump(self.with_params(params).resolved(), sort_keys=False)
+
+
+def metric_name(reference: str) -> str:
+    """`my_pkg.metrics:f1` -> `val_f1`: an extra metric is named after its function, as a validation metric."""
+    name = reference.rsplit(":", 1)[-1].split("#", 1)[0].rsplit(".", 1)[-1]
+    return name if name.startswith("val_") else f"val_{name}"
 
 
 def _search_param_dict(param: SearchParam) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from optflow.config.references import is_reference, resolve
+from optflow.config.references import describe_local, is_local, is_reference, resolve
 from optflow.config.rules import Rule, constant, number, one_of, registry, text
-from optflow.config.schema import SECTIONS, Config, searchable_fields
+from optflow.config.schema import SECTIONS, Config, metric_name, searchable_fields
 from optflow.config.search import build_search, check_search
 from optflow.contract import METRICS_MAXIMIZED, METRICS_MINIMIZED
 from optflow.errors import UsageError
@@ -80,6 +80,18 @@ def _params(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def _references(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and is_reference(v) for v in value):
+        raise ValueError
+    return tuple(value)
+
+
+REFERENCES = Rule(lambda: "a list of import paths like my_package.metrics:f1", _references, invalid=[1])
+
 PARAMS = Rule(lambda: "a mapping of argument names to values", _params, invalid=[1])
 
 RULES: dict[str, dict[str, Rule]] = {
@@ -88,6 +100,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "sampler": one_of(registry("optflow.search.samplers", "SAMPLERS")),
         "n_trials": number(int, 1),
         "metric": METRIC,
+        "metrics": REFERENCES,
         "direction": one_of(constant("auto", "minimize", "maximize")),
         "storage": text(),
         "pruner": one_of(registry("optflow.search.pruners", "PRUNERS")),
@@ -147,6 +160,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "dropout": number(float, 0, 1, "left"),
         "early_stopping_patience": number(int, 0),
         "min_delta": number(float, 0),
+        "loss": REFERENCE,
         "seed": number(int, 0),
         "device": one_of(constant("auto", "cpu", "cuda")),
         "threads": number(int, 1),
@@ -198,6 +212,7 @@ def build_config(raw: Mapping[str, Any]) -> Config:
 
 
 # What each factory is called with (the names say so in messages).
+LOSS_ARGUMENTS = METRIC_ARGUMENTS = ("output", "target")
 MODEL_FACTORY_ARGUMENTS = ("params", "spec")
 DATA_FACTORY_ARGUMENTS = ("params",)
 OBJECTIVE_ARGUMENTS = ("params", "reporter")
@@ -222,6 +237,7 @@ def _check_factories(config: Config) -> None:
                 )
         if function:
             resolve(f"{section}.{key}", function, arguments)
+    _check_criteria(config)
     owners = {"model": config.model.params, "data": config.data.params, "objective": config.objective.params}
     for first, second in (("model", "data"), ("model", "objective"), ("data", "objective")):
         both = sorted(set(owners[first]) & set(owners[second]))
@@ -230,6 +246,34 @@ def _check_factories(config: Config) -> None:
                 f"{second}.params.{both[0]} must not share its name with {first}.params.{both[0]} (a search names "
                 f"fields by their name alone); got {both[0]!r} in both"
             )
+
+
+def _check_criteria(config: Config) -> None:
+    """The user's loss and extra metrics import, take (output, target), and have names of their own."""
+    loss, metrics = config.training.loss, config.study.metrics
+    if config.own_loop and (loss or metrics):
+        where, got = ("training.loss", loss) if loss else ("study.metrics", list(metrics))
+        raise UsageError(
+            f"{where} must be empty with objective.function (your loop computes its own loss and reports its "
+            f"metrics through reporter.epoch); got {got!r}"
+        )
+    if loss:
+        resolve("training.loss", loss, LOSS_ARGUMENTS)
+    names: set[str] = set()
+    for reference in metrics:
+        resolve("study.metrics", reference, METRIC_ARGUMENTS)
+        name = metric_name(reference)
+        if not name.isidentifier():
+            raise UsageError(
+                f"study.metrics must name functions with names (a metric is named after its function); got "
+                f"{describe_local(reference) if is_local(reference) else reference!r}"
+            )
+        if name in KNOWN_METRICS or name in names:
+            raise UsageError(
+                f"study.metrics must give each metric a name of its own (a function's name, val_ in front); got "
+                f"{name!r} twice or clashing with optflow's {', '.join(sorted(KNOWN_METRICS))}: rename the function"
+            )
+        names.add(name)
 
 
 def _in_memory(url: str) -> bool:
@@ -249,8 +293,9 @@ def _check_consistency(config: Config) -> None:
     if data.name == "csv" and not data.target:
         raise UsageError("data.target must name the CSV's target column when data.name is csv; got ''")
     study = config.study
-    if not config.own_loop and study.metric not in KNOWN_METRICS:
-        raise UsageError(f"study.metric must be one of {', '.join(sorted(KNOWN_METRICS))}; got {study.metric!r}")
+    known = (*KNOWN_METRICS, *study.extra_metrics)
+    if not config.own_loop and study.metric not in known:
+        raise UsageError(f"study.metric must be one of {', '.join(sorted(known))}; got {study.metric!r}")
     if study.direction == "auto" and study.metric not in KNOWN_METRICS:
         raise UsageError(
             f"study.direction must be minimize or maximize for metric {study.metric!r} (auto knows "
@@ -278,7 +323,8 @@ TASK_METRICS = {
 
 def check_task(config: Config, task: str, data_name: str) -> None:
     """The study's metric is one the data's task reports (known once the data is loaded)."""
-    allowed, metric = TASK_METRICS.get(task, ("val_loss",)), config.study.metric
+    allowed = (*TASK_METRICS.get(task, ("val_loss",)), *config.study.extra_metrics)
+    metric = config.study.metric
     if metric not in allowed:
         raise UsageError(
             f"study.metric must be one of {', '.join(allowed)} for {task} data ({data_name}); got {metric!r}"

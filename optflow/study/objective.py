@@ -19,6 +19,7 @@ from optflow.study.options import Reporter
 from optflow.study.own_loop import OwnLoopError, TrialReporter, run_own_loop
 from optflow.tracking.tracker import NullTracker, StudyTracker
 from optflow.training import TrainingDiverged, fit
+from optflow.training.criteria import metric_functions
 
 
 @dataclass
@@ -33,6 +34,9 @@ class Objective:
     worker: str = ""  # this worker's name among several
     after_sampling: Callable[[], None] = lambda: None  # releases the study lock once the params are drawn
     seconds: list[float] = field(default_factory=list)  # wall time of each trial this worker ran
+
+    def __post_init__(self) -> None:
+        self.metrics = metric_functions(self.config.study.extra_metrics)  # the user's, resolved once
 
     def __call__(self, trial: optuna.Trial) -> float:
         started, started_ms = time.perf_counter(), int(time.time() * 1000)
@@ -59,7 +63,7 @@ class Objective:
                     raise OwnLoopError("objective returned without reporting an epoch (reporter.epoch)")
             else:
                 model = build_model(config, self.data.spec)
-                epochs = fit(model, self.data, config.training, study.metric, study.maximize)
+                epochs = fit(model, self.data, config.training, study.metric, study.maximize, self.metrics)
                 while True:
                     with interruptible():  # Ctrl-C stops the trial only inside training steps, not mid-bookkeeping
                         record = next(epochs, None)

@@ -16,6 +16,7 @@ def preflight(config: Config, data: Dataset) -> None:
     model factory does not give a network that takes the data."""
     check_task(config, data.task, data.name)
     check_model(config, data)
+    check_criteria(config, data)
     check_device(config.training.device)
     for param in config.search:
         if param.name == "device":
@@ -48,3 +49,41 @@ def _answers(model, data: Dataset) -> None:
     if not isinstance(output, torch.Tensor) or output.shape[0] != min(2, len(data.x_val)):
         got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise UsageError(f"model.factory must build a network that returns one output row per input row; got {got}")
+
+
+def check_criteria(config: Config, data: Dataset) -> None:
+    """The user's loss gives a scalar tensor that gradients flow through, and each extra metric a number, on
+    two validation rows of the configured model: a wrong return type is said before any trial runs."""
+    if not (config.training.loss or config.study.metrics):
+        return
+    import torch
+
+    from optflow.training.criteria import loss_function, metric_functions
+
+    model = build_model(config, data.spec).train()
+    x, y = data.x_val[:2], data.y_val[:2]
+    if config.training.loss:
+        loss = _called("training.loss", loss_function(data.task, config.training.loss), model(x), y)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.requires_grad:
+            got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
+            got += "" if not isinstance(loss, torch.Tensor) or loss.requires_grad else " without gradient"
+            raise UsageError(f"training.loss must return a scalar tensor of the outputs (to backpropagate); got {got}")
+    with torch.no_grad():
+        output = model.eval()(x)
+    for name, function in metric_functions(config.study.extra_metrics).items():
+        value = _called("study.metrics", function, output, y)
+        try:
+            float(value)
+        except (TypeError, ValueError, RuntimeError):
+            got = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+            raise UsageError(f"study.metrics must return a number ({name}); got {got}") from None
+
+
+def _called(where: str, function, output, target):
+    try:
+        return function(output, target)
+    except Exception as error:  # noqa: BLE001 - whatever the user's function raises, said in one line
+        raise UsageError(
+            f"{where} must accept the model's output {tuple(output.shape)} and the target {tuple(target.shape)}; "
+            f"got {type(error).__name__}: {error}"
+        ) from None

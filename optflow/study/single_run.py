@@ -17,6 +17,7 @@ from optflow.study.own_loop import OwnLoopError, TrialReporter, run_own_loop
 from optflow.study.preflight import preflight
 from optflow.tracking.train_tracker import NullTrainTracker, TrainTracker
 from optflow.training import TrainingDiverged, fit
+from optflow.training.criteria import metric_functions
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def run_training(
             artifacts = run_own_loop(config, {}, TrialReporter(0, config, record_epoch))
         else:
             model = build_model(config, data.spec)
-            for record in fit(model, data, config.training, config.study.metric, maximize):
+            metrics = metric_functions(config.study.extra_metrics)
+            for record in fit(model, data, config.training, config.study.metric, maximize, metrics):
                 record_epoch(record)
         state = "COMPLETE"
     except (TrainingDiverged, OwnLoopError) as error:

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from functools import partial
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from optflow.config import TrainingConfig
 from optflow.data import CLASSIFICATION, LANGUAGE_MODELING, Dataset
 from optflow.errors import UsageError
 from optflow.records import EpochRecord
+from optflow.training.criteria import Criterion, loss_function
 from optflow.training.optim import full_batch, make_optimizer, weight_parameters
 from optflow.training.schedules import make_schedule
 
@@ -41,22 +42,17 @@ def check_device(name: str, where: str = "training.device") -> None:
         raise UsageError(f"{where} must be cpu or auto on this machine (torch sees no CUDA device); got 'cuda'")
 
 
-def _loss_fn(task: str):
-    if task == CLASSIFICATION:
-        return F.cross_entropy
-    if task == LANGUAGE_MODELING:  # (batch, length, vocabulary) logits against (batch, length) next tokens
-        return lambda output, target: F.cross_entropy(output.flatten(0, 1), target.flatten())
-    return lambda output, target: F.mse_loss(output.squeeze(-1), target)
-
-
 def fit(
     model: nn.Module,
     data: Dataset,
     config: TrainingConfig,
     monitor: str = "val_loss",
     maximize: bool = False,
+    metrics: Mapping[str, Criterion] | None = None,
 ) -> Iterator[EpochRecord]:
     """Train `model` in place, yielding a record per epoch; early-stops on `monitor`.
+
+    `metrics` are extra validation metrics (name -> function of the whole validation set's outputs and targets).
 
     When the generator is exhausted (all epochs, or early stopping) the model holds the weights of its best
     epoch on `monitor`. Raises `TrainingDiverged` on a NaN/inf loss.
@@ -70,7 +66,8 @@ def fit(
     shuffle = torch.Generator(device="cpu" if loaders else device).manual_seed(config.seed)
     schedule = make_schedule(config)
     optimizer = make_optimizer(model, config)
-    loss_fn = _loss_fn(data.task)
+    loss_fn, task_loss = loss_function(data.task, config.loss), loss_function(data.task)
+    validate = partial(_validate, model, data.task, loss_fn, task_loss, metrics or {}, data.target_scale)
     l1_weights = weight_parameters(model) if config.l1 > 0 else []
 
     n = len(data.train_set) if loaders else data.x_train.shape[0]
@@ -99,12 +96,11 @@ def fit(
 
         train_loss = torch.stack(batch_losses) @ batch_sizes / n
         if loaders:
-            record = _evaluate_batches(
-                model, data, loss_fn, train_loss, epoch, lr, _loader(data.val_set, batch, config)
-            )
+            measured = validate(train_loss, _to(device, _loader(data.val_set, batch, config)), to_host=True)
         else:
-            record = _evaluate(model, data, loss_fn, train_loss, epoch, lr)
-        record = EpochRecord(**{**record, "steps": len(batch_losses), "seconds": time.perf_counter() - started})
+            measured = validate(train_loss, [(data.x_val, data.y_val)], to_host=False)
+        seconds = time.perf_counter() - started
+        record = EpochRecord(epoch=epoch, lr=lr, steps=len(batch_losses), seconds=seconds, **measured)
         for name in ("train_loss", "val_loss"):
             value = getattr(record, name)
             if not math.isfinite(value):
@@ -156,42 +152,56 @@ def _to(device: torch.device, batches: Any) -> Iterator:
 
 
 @torch.no_grad()
-def _evaluate_batches(
-    model: nn.Module, data: Dataset, loss_fn, train_loss: torch.Tensor, epoch: int, lr: float, batches: Any
-) -> dict:
-    """`_evaluate` over batches of a validation dataset: sums on the device, one synchronisation at the end."""
+def _validate(
+    model: nn.Module,
+    task: str,
+    loss_fn: Criterion,
+    task_loss: Criterion,
+    metrics: Mapping[str, Criterion],
+    target_scale: float,
+    train_loss: torch.Tensor,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    to_host: bool,
+) -> dict[str, Any]:
+    """The epoch's losses and validation metrics, summed over batches on the device and read with one host
+    synchronisation. The task's metric (accuracy, RMSE, bits per character) comes from the outputs, whatever
+    loss trains the model; extra metrics see the whole validation set's outputs at once (on the host when the
+    data comes in batches, so device memory stays bounded)."""
     model.eval()
-    device = train_loss.device
-    total, correct, count = torch.zeros((), device=device), torch.zeros((), device=device), 0
-    for x, y in _to(device, batches):
+    sums: dict[str, torch.Tensor] = {}
+    outputs, targets, count = [], [], 0
+    for x, y in batches:
         output = model(x)
-        total += loss_fn(output, y) * len(y)
-        if data.task == CLASSIFICATION:
-            correct += (output.argmax(dim=1) == y).sum()
-        count += len(y)
-    train, val, right = torch.stack([train_loss, total / count, correct]).tolist()
-    record = {"epoch": epoch, "train_loss": train, "val_loss": val, "lr": lr}
-    if data.task == CLASSIFICATION:
-        return {**record, "val_accuracy": right / count}
-    if data.task == LANGUAGE_MODELING:
-        return {**record, "val_bpc": val / math.log(2)}
-    return {**record, "val_rmse": math.sqrt(val) * data.target_scale if math.isfinite(val) else val}
+        rows = len(y)
+        _add(sums, "val_loss", loss_fn(output, y) * rows)
+        if task_loss is not loss_fn:
+            _add(sums, "task_loss", task_loss(output, y) * rows)
+        if task == CLASSIFICATION:
+            _add(sums, "correct", (output.argmax(dim=1) == y).sum())
+        if metrics:
+            outputs.append(output.cpu() if to_host else output)
+            targets.append(y.cpu() if to_host else y)
+        count += rows
+    names = list(sums)
+    train, *values = torch.stack([train_loss, *(sums[name] for name in names)]).tolist()
+    means = {name: value / count for name, value in zip(names, values, strict=True)}
+    val = means["val_loss"]
+    task_value = means.get("task_loss", val)
+    measured: dict[str, Any] = {"train_loss": train, "val_loss": val}
+    if task == CLASSIFICATION:
+        measured["val_accuracy"] = means["correct"]
+    elif task == LANGUAGE_MODELING:  # nats per character -> bits per character
+        measured["val_bpc"] = task_value / math.log(2)
+    else:
+        measured["val_rmse"] = math.sqrt(task_value) * target_scale if math.isfinite(task_value) else task_value
+    if metrics:
+        output, target = (torch.cat(outputs), torch.cat(targets)) if len(outputs) > 1 else (outputs[0], targets[0])
+        measured["extra"] = {name: float(function(output, target)) for name, function in metrics.items()}
+    return measured
 
 
-@torch.no_grad()
-def _evaluate(model: nn.Module, data: Dataset, loss_fn, train_loss: torch.Tensor, epoch: int, lr: float) -> dict:
-    model.eval()
-    output = model(data.x_val)
-    val_loss = loss_fn(output, data.y_val)
-    if data.task == CLASSIFICATION:
-        accuracy = (output.argmax(dim=1) == data.y_val).float().mean()
-        train, val, acc = torch.stack([train_loss, val_loss, accuracy]).tolist()
-        return {"epoch": epoch, "train_loss": train, "val_loss": val, "val_accuracy": acc, "lr": lr}
-    train, val = torch.stack([train_loss, val_loss]).tolist()
-    if data.task == LANGUAGE_MODELING:  # nats per character -> bits per character
-        return {"epoch": epoch, "train_loss": train, "val_loss": val, "val_bpc": val / math.log(2), "lr": lr}
-    rmse = math.sqrt(val) * data.target_scale if math.isfinite(val) else val
-    return {"epoch": epoch, "train_loss": train, "val_loss": val, "val_rmse": rmse, "lr": lr}
+def _add(sums: dict[str, torch.Tensor], name: str, value: torch.Tensor) -> None:
+    sums[name] = sums[name] + value if name in sums else value
 
 
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

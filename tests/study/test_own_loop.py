@@ -153,6 +153,11 @@ def test_a_loop_that_does_not_report_the_metric_fails_its_trials_with_the_reason
         ("loops:one_argument", {}, "objective.function must take (params, reporter); got 'loops:one_argument'"),
         ("loops:quadratic", {"direction": "auto"}, "study.direction must be minimize or maximize for metric 'score'"),
         ("loops:missing", {}, "objective.function must name an attribute of module loops"),
+        (
+            "loops:quadratic",
+            {"metrics": ["loops:quadratic"]},
+            "study.metrics must be empty with objective.function (your loop computes its own loss and reports",
+        ),
     ],
 )
 def test_what_an_own_loop_cannot_use_is_refused_before_anything_is_made(loops, capsys, function, changes, expected):
