@@ -1,6 +1,6 @@
 """`optflow tune | train | compare | dashboard`: argv -> API calls, and what the terminal shows of them.
 
-Also `python -m optflow` and the MLproject entry points. Progress is printed by the reporters below, which
+Also `python -m optflow` and the MLproject entry points. Progress is printed by the reporters of `progress.py`, which
 the study calls back; the Python API runs the same calls silently.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import re
 import sys
@@ -26,9 +25,9 @@ from optflow.errors import (
     EXIT_USAGE,
     UsageError,
 )
-from optflow.records import TrialOutcome
+from optflow.progress import Notices, ProgressBar, TrialLines
 from optflow.study import interrupts
-from optflow.study.options import RunOptions, SilentReporter
+from optflow.study.options import RunOptions
 from optflow.tables import format_table
 from optflow.urls import mask_logging, secrets_in
 
@@ -160,76 +159,6 @@ def _workers(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= MAX_WORKERS:
         raise UsageError(f"--workers must be an int in [1, {MAX_WORKERS}]; got {value!r}")
     return int(value)
-
-
-# ------------------------------------------------------------------------------------------------ reporters
-
-
-def trial_line(outcome: TrialOutcome) -> str:
-    """One line per ended trial: state, value, the study's best so far, epochs, params, and why it stopped."""
-    value = outcome.value
-    shown = f"{value:.4f}" if value is not None and math.isfinite(value) else "-"
-    best = f"{outcome.study_best:.4f}" if outcome.study_best is not None else "-"
-    params = ", ".join(f"{k}={_short(v)}" for k, v in outcome.params.items())
-    head = f"trial {outcome.number:4d} {outcome.state:8s} value={shown:>8s} best={best:>8s}"
-    why = f"  ({outcome.reason})" if outcome.reason and outcome.state != "PRUNED" else ""
-    return f"{head} epochs={len(outcome.records):3d}  {params}{why}"
-
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-class Notices(SilentReporter):
-    """`--quiet`: only the one-line notices (a changed sampler or budget), on stderr; remembers which trials an
-    interrupt stopped, for the last words."""
-
-    def __init__(self) -> None:
-        self.interrupted: list[int] = []
-
-    def notice(self, text: str) -> None:
-        print(f"optflow: {text}", file=sys.stderr, flush=True)
-
-    def trial_ended(self, outcome: TrialOutcome, worker: str) -> None:
-        if outcome.interrupted:
-            self.interrupted.append(outcome.number)
-
-
-class ProgressBar(Notices):
-    """One worker in a terminal: a progress bar over the budget, a line per trial above it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._bar: Any = None
-        self._metric = ""
-
-    def start(self, config: Config, total: int, done: int) -> None:
-        from tqdm import tqdm
-
-        self._metric = config.study.metric
-        self._bar = tqdm(total=total, initial=done, unit="trial", desc=config.study.name)
-
-    def progress(self, done: int) -> None:
-        self._bar.n = done
-        self._bar.refresh()
-
-    def trial_ended(self, outcome: TrialOutcome, worker: str) -> None:
-        super().trial_ended(outcome, worker)
-        self._bar.write(trial_line(outcome))
-        if outcome.study_best is not None:
-            self._bar.set_postfix_str(f"best {self._metric} {outcome.study_best:.4g}")
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
-class TrialLines(Notices):
-    """Several workers: a line per trial, prefixed with the worker that ran it (no bar to fight over)."""
-
-    def trial_ended(self, outcome: TrialOutcome, worker: str) -> None:
-        super().trial_ended(outcome, worker)
-        print(f"[{worker}] {trial_line(outcome)}", flush=True)
 
 
 # ------------------------------------------------------------------------------------------------ commands

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
-import yaml
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 from optuna.trial import FrozenTrial, TrialState
 
@@ -49,20 +48,19 @@ from optflow.contract import (
     run_page,
     trial_run_name,
 )
-from optflow.records import EpochRecord, TrialOutcome
+from optflow.records import TrialOutcome
 from optflow.search.optuna_private import set_study_system_attr, study_system_attrs, trial_system_attrs
-from optflow.tracking import mlflow_runs
+from optflow.tracking import mlflow_runs, recovery
 from optflow.tracking.background import Background
 from optflow.tracking.dashboard import (
     artifact_dir,
     mlflow_run_link,
-    reserve_artifact,
     save_study_note,
-    save_trial_note,
 )
-from optflow.tracking.mlflow_runs import FinishedRun, StudyRun
+from optflow.tracking.mlflow_runs import StudyRun
 from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, log_model, serialize_model
 from optflow.tracking.params import run_params, study_params
+from optflow.tracking.trial_run import NullTrialRun, TrialRun
 from optflow.urls import mask_password
 
 if TYPE_CHECKING:
@@ -113,11 +111,6 @@ def last_trial_end_ms(study: optuna.Study) -> int | None:
     return ms(max(ends)) if ends else None
 
 
-def stream_seconds() -> float:
-    """How often a running trial sends its epochs (`OPTFLOW_STREAM_SECONDS`, default 5 s of training)."""
-    return float(os.environ.get("OPTFLOW_STREAM_SECONDS", "5"))
-
-
 def _task_name(config: Config) -> str:
     """What the study trains on: the data set, a data factory, or the own loop's function."""
     return config.objective.function or config.data.factory or config.data.name
@@ -129,113 +122,6 @@ def _study_summary(config: Config) -> str:
         f"optflow study **{study.name}** ({study.sampler} sampler, {study.n_trials} trials, "
         f"{study.resolved_direction} `{study.metric}` on `{_task_name(config)}`)."
     )
-
-
-# ------------------------------------------------------------------------------------------------ runs
-
-
-class TrackedRun:
-    """One MLflow run being trained into; its creation may still be under way in the tracking process."""
-
-    def __init__(self, background: Background, tracking_uri: str, created: Future, config: Config) -> None:
-        self._background = background
-        self._tracking_uri = tracking_uri
-        self._created = created
-        self.config = config
-
-    def run_id(self) -> str | None:
-        """The run's id once it exists; None if it could not be made (the tracking process said why)."""
-        try:
-            return self._created.result()
-        except Exception:  # noqa: BLE001 - reported and counted by the tracking process
-            return None
-
-    def _finished(self, outcome: TrialOutcome, title: str, **extra: Any) -> FinishedRun:
-        config_yaml = yaml.safe_dump(self.config.resolved(), sort_keys=False)
-        return FinishedRun(outcome, config_yaml, title, **extra)
-
-
-class TrialRun(TrackedRun):
-    """A trial's child run: links itself from the Optuna trial, and ends with the trial's outcome."""
-
-    def __init__(self, tracker: StudyTracker, trial: optuna.Trial, created: Future, config: Config) -> None:
-        super().__init__(tracker._background, tracker.tracking_uri, created, config)
-        self._tracker = tracker
-        self._trial = trial
-        self._linked = False
-        self._finished_run: Future | None = None
-        self._started_ms = int(time.time() * 1000)
-        self._unsent: list[EpochRecord] = []  # epochs not yet streamed
-        self._streamed = 0
-        self._sent_at = 0.0  # training seconds at the last send
-
-    def logged(self) -> bool:
-        """Whether the run was made and ended as the trial did (once the tracking process is closed)."""
-        done = self._finished_run
-        return self.run_id() is not None and done is not None and done.done() and done.exception() is None
-
-    def epoch(self, record: EpochRecord) -> None:
-        """One epoch ended; the run is linked from the trial as soon as it exists, so a crash can be traced.
-
-        A long trial's epochs go to MLflow while it runs, at most every `STREAM_SECONDS` of training, so its
-        curves can be watched; a cheap trial's are sent in one batch with its end (one call instead of many)."""
-        if not self._linked and self._created.done():
-            self._link()
-        self._unsent.append(record)
-        if record.seconds - self._sent_at >= stream_seconds() and self._created.done():
-            run_id = self.run_id()
-            if run_id is not None:
-                records, self._unsent = tuple(self._unsent), []
-                self._background.submit(mlflow_runs.log_epochs, self._tracking_uri, run_id, records, self._started_ms)
-                self._streamed += len(records)
-                self._sent_at = record.seconds
-
-    def _link(self) -> str | None:
-        run_id = self.run_id()
-        self._linked = True
-        if run_id is not None and self._trial.user_attrs.get(ATTR_RUN_ID) != run_id:
-            # A retried trial arrives with the dead trial's attrs: those are overwritten.
-            self._trial.set_user_attr(ATTR_RUN_ID, run_id)
-            self._trial.set_user_attr(ATTR_EXPERIMENT_ID, self._tracker.study_run.experiment_id)
-        return run_id
-
-    def finish(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
-        """Hand the ended trial to the tracking process and write its note for optuna-dashboard."""
-        run_id = self._link()
-        study_run = self._tracker.study_run
-        link = ""
-        if run_id is not None:
-            artifact = None
-            if outcome.records:
-                reserved = reserve_artifact(self._trial, "loss_curve.png", "image/png")
-                artifact = (self._tracker.artifact_dir, reserved)
-            model_bytes = self._tracker.keep_model(outcome, run_id, model)
-            finished = self._finished(
-                outcome,
-                f"trial {outcome.number}",
-                streamed=self._streamed,
-                optuna_artifact=artifact,
-                model=model_bytes,
-                preprocessing=self._tracker.preprocessing,
-                input_example=self._tracker.input_example,
-            )
-            self._finished_run = self._background.submit(mlflow_runs.finish_trial_run, study_run, run_id, finished)
-            link = mlflow_run_link(self._tracking_uri, study_run.experiment_id, run_id)
-        save_trial_note(self._trial, outcome, self.config.study.metric, link)
-
-
-class NullTrialRun:
-    """A trial without MLflow: its note in optuna-dashboard is still written."""
-
-    def __init__(self, trial: optuna.Trial, config: Config) -> None:
-        self._trial = trial
-        self._config = config
-
-    def epoch(self, record: EpochRecord) -> None:
-        pass
-
-    def finish(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
-        save_trial_note(self._trial, outcome, self._config.study.metric)
 
 
 # ------------------------------------------------------------------------------------------------ study
@@ -325,7 +211,7 @@ class StudyTracker:
             link = mlflow_run_link(self.tracking_uri, self.study_run.experiment_id, self.study_run.run_id)
             save_study_note(study, f"{_study_summary(config)}\n\nMLflow study run: {link}")
         elif ended := _ended_trials(study):
-            self._background.submit(mlflow_runs.repair_trial_runs, self.study_run, ended)
+            self._background.submit(recovery.repair_trial_runs, self.study_run, ended)
 
     def _study_run_note(self, best: FrozenTrial | None = None) -> str:
         """The study run's description in the MLflow UI: what it is, its best trial, how to see the Optuna side."""
@@ -391,7 +277,7 @@ class StudyTracker:
         if self.study_run is not None:
             run_id = trial.user_attrs.get(ATTR_RUN_ID)
             end = ms(trial.datetime_complete)
-            self._background.submit(mlflow_runs.fail_stale_run, self.study_run, trial.number, run_id, reason, end)
+            self._background.submit(recovery.fail_stale_run, self.study_run, trial.number, run_id, reason, end)
 
     def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
         """The study's budget is spent: log the best model if this worker holds it, and the summary once.

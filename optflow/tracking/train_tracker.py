@@ -13,7 +13,7 @@ from optflow.tracking import mlflow_runs
 from optflow.tracking.background import Background
 from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, serialize_model
 from optflow.tracking.params import run_params
-from optflow.tracking.tracker import TrackedRun
+from optflow.tracking.trial_run import TrackedRun
 
 if TYPE_CHECKING:
     import torch
