@@ -57,7 +57,7 @@ def test_every_validated_field_refuses_a_bad_value(files, capsys, key):
 
 BAD_INPUT = {
     "unknown sampler": (["--sampler", "bayes"], "study.sampler must be one of "),
-    "unknown optimizer": (["--set", "training.optimizer=rmsprop"], "training.optimizer must be one of adam, gd,"),
+    "unknown optimizer": (["--set", "training.optimizer=rmsprop"], "training.optimizer must be one of adam, adamw, gd,"),
     "unknown data set": (["--data", "mnist"], "data.name must be one of breast_cancer, classification, csv,"),
     "low above high": (["--set", "search.lr.low=2.0"], "search.lr.low must be < search.lr.high; got low=2, high=1"),
     "log with low 0": (["--set", "search.lr.low=0"], "search.lr.low must be > 0 when log is true; got 0"),
@@ -87,6 +87,18 @@ BAD_INPUT = {
     "cuda without a gpu": (
         ["--set", "training.device=cuda"],
         "training.device must be cpu or auto on this machine (torch sees no CUDA device); got 'cuda'",
+    ),
+    "fp16 on the cpu": (
+        ["--set", "training.precision=fp16"],
+        "training.precision must be fp32 or bf16 on the CPU (fp16 needs a CUDA device); got 'fp16'",
+    ),
+    "fp16 searched on the cpu": (
+        ["--set", "search.precision={type: categorical, choices: [fp32, fp16]}"],
+        "search.precision.choices must be fp32 or bf16 on the CPU (fp16 needs a CUDA device); got 'fp16'",
+    ),
+    "nesterov without momentum": (
+        ["--set", "training.optimizer=nesterov training.momentum=0"],
+        "training.momentum must be in (0, 1) with optimizer nesterov; got 0.0",
     ),
     "config is a list": (["--config", "list.yaml"], "--config list.yaml must hold a mapping of sections"),
     "config is a scalar": (["--config", "scalar.yaml"], "got a str"),

@@ -145,27 +145,51 @@ class TrainingConfig:
     batch_size: int | str = 64
     """Rows per optimiser step, or 'full' for full-batch gradient descent (one step per epoch)."""
     optimizer: str = "sgd"
-    """gd (full-batch gradient descent), sgd, momentum or adam."""
+    """gd (full-batch gradient descent), sgd, momentum, nesterov (SGD with Nesterov momentum), adam or adamw."""
     lr: float = 0.05
-    """Initial learning rate."""
+    """Initial learning rate (at `base_batch_size` when `lr_scaling` is on)."""
     momentum: float = 0.9
-    """Momentum coefficient of the momentum optimiser."""
+    """Momentum coefficient of the momentum and nesterov optimisers."""
     schedule: str = "constant"
     """Learning-rate schedule: constant, exponential, step, inverse_time or cosine."""
+    schedule_interval: str = "epoch"
+    """What the schedule counts: epoch (t = epochs done) or step (t = optimiser steps done), as Lightning's
+    scheduler `interval`."""
     gamma: float = 0.95
     """Decay factor of the exponential (lr·γ^t) and step (lr·γ^floor(t/step_size)) schedules."""
     step_size: int = 10
-    """Epochs between decays of the step schedule."""
+    """Epochs (or steps, with schedule_interval step) between decays of the step schedule."""
     decay_rate: float = 0.1
     """k of the inverse-time schedule lr/(1+k·t)."""
     min_lr: float = 0.0
     """Floor of the cosine schedule."""
+    warmup_steps: int = 0
+    """Optimiser steps of linear warmup in front of the schedule: lr·(s+1)/warmup_steps at step s."""
+    warmup_ratio: float = 0.0
+    """Warmup as a share of all the run's optimiser steps, when warmup_steps is 0 (Hugging Face's name)."""
+    lr_scaling: str = "none"
+    """Scale lr with the batch: none, linear (lr·B/base_batch_size) or sqrt (lr·sqrt(B/base_batch_size)), where B
+    is the rows per optimiser step (batch × accumulation), the batch really used."""
+    base_batch_size: int = 64
+    """The batch size `lr` is meant for when lr_scaling is on."""
     l1: float = 0.0
     """L1 penalty λ1·Σ|w| added to the loss (weights, not biases)."""
     l2: float = 0.0
-    """L2 penalty (λ2/2)·Σw² on weights, applied as the optimiser's weight decay."""
+    """L2 penalty (λ2/2)·Σw² on weights, applied as the optimiser's weight decay (not with adamw)."""
+    weight_decay: float = 0.0
+    """AdamW's decoupled weight decay, on weight matrices only (not biases or normalisation weights)."""
     dropout: float = 0.0
     """Dropout probability after each hidden layer."""
+    label_smoothing: float = 0.0
+    """Classes and next tokens: the share of each target spread over all classes in the training loss."""
+    max_grad_norm: float = 0.0
+    """Clip the gradients' global L2 norm to this before each step; 0 turns it off."""
+    gradient_accumulation_steps: int = 1
+    """Batches whose gradients add up before one optimiser step (rows per step = batch × this)."""
+    precision: str = "fp32"
+    """fp32, bf16 (autocast, CPU and CUDA) or fp16 (autocast with a gradient scaler, CUDA only)."""
+    compile: bool = False
+    """Compile the model with torch.compile (falls back to eager with a warning where it cannot)."""
     early_stopping_patience: int = 0
     """Stop after this many epochs without improvement of the monitored metric; 0 turns it off."""
     min_delta: float = 0.0
@@ -366,7 +390,13 @@ def _built_in_data(config: Config) -> bool:
 
 # Fields that act only under another field's value (the rest always act).
 APPLIES: dict[str, Callable[[Config], bool]] = {
-    "training.momentum": lambda c: c.training.optimizer == "momentum",
+    "training.momentum": lambda c: c.training.optimizer in ("momentum", "nesterov"),
+    "training.l2": lambda c: c.training.optimizer != "adamw",
+    "training.weight_decay": lambda c: c.training.optimizer == "adamw",
+    "training.schedule_interval": lambda c: c.training.schedule != "constant",
+    "training.warmup_ratio": lambda c: c.training.warmup_steps == 0,
+    "training.base_batch_size": lambda c: c.training.lr_scaling != "none",
+    "training.label_smoothing": lambda c: not c.training.loss,  # your loss smooths as it likes
     "training.gamma": lambda c: c.training.schedule in ("exponential", "step"),
     "training.step_size": lambda c: c.training.schedule == "step",
     "training.decay_rate": lambda c: c.training.schedule == "inverse_time",

@@ -151,13 +151,24 @@ RULES: dict[str, dict[str, Rule]] = {
         "lr": number(float, 0, None, "neither"),
         "momentum": number(float, 0, 1, "left"),
         "schedule": one_of(registry("optflow.training.schedules", "SCHEDULES")),
+        "schedule_interval": one_of(constant("epoch", "step")),
         "gamma": number(float, 0, 1, "right"),
         "step_size": number(int, 1),
         "decay_rate": number(float, 0),
         "min_lr": number(float, 0),
+        "warmup_steps": number(int, 0),
+        "warmup_ratio": number(float, 0, 1, "left"),
+        "lr_scaling": one_of(constant("none", "linear", "sqrt")),
+        "base_batch_size": number(int, 1),
         "l1": number(float, 0),
         "l2": number(float, 0),
+        "weight_decay": number(float, 0),
         "dropout": number(float, 0, 1, "left"),
+        "label_smoothing": number(float, 0, 1, "left"),
+        "max_grad_norm": number(float, 0),
+        "gradient_accumulation_steps": number(int, 1),
+        "precision": one_of(constant("fp32", "bf16", "fp16")),
+        "compile": Rule(lambda: "true or false", _boolean, ("categorical",), "yes"),
         "early_stopping_patience": number(int, 0),
         "min_delta": number(float, 0),
         "loss": REFERENCE,
@@ -310,6 +321,8 @@ def _check_consistency(config: Config) -> None:
         raise UsageError(f"study.log_models must be best when study.register_model is set; got {study.log_models!r}")
     if study.metric in METRICS_MAXIMIZED and study.direction == "minimize":
         raise UsageError(f"study.direction must be maximize or auto for metric {study.metric}; got 'minimize'")
+    if config.training.optimizer == "nesterov" and config.training.momentum == 0:
+        raise UsageError("training.momentum must be in (0, 1) with optimizer nesterov; got 0.0")
     check_search(config)
 
 

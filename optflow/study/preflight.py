@@ -8,7 +8,7 @@ from optflow.config.validation import check_task
 from optflow.data import Dataset
 from optflow.errors import UsageError
 from optflow.models import build_model
-from optflow.training import check_device
+from optflow.training import check_device, check_precision
 
 
 def preflight(config: Config, data: Dataset) -> None:
@@ -17,11 +17,16 @@ def preflight(config: Config, data: Dataset) -> None:
     check_task(config, data.task, data.name)
     check_model(config, data)
     check_criteria(config, data)
-    check_device(config.training.device)
+    training = config.training
+    check_device(training.device)
+    check_precision(training.precision, training.device)
     for param in config.search:
         if param.name == "device":
             for choice in param.choices:
                 check_device(choice, "search.device.choices")
+        if param.name == "precision":
+            for choice in param.choices:
+                check_precision(choice, training.device, "search.precision.choices")
 
 
 def check_model(config: Config, data: Dataset) -> None:

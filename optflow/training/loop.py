@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
@@ -20,9 +20,11 @@ from optflow.config import TrainingConfig
 from optflow.data import CLASSIFICATION, LANGUAGE_MODELING, Dataset
 from optflow.errors import UsageError
 from optflow.records import EpochRecord
+from optflow.training.compilation import compiled
 from optflow.training.criteria import Criterion, loss_function
 from optflow.training.optim import full_batch, make_optimizer, weight_parameters
-from optflow.training.schedules import make_schedule
+from optflow.training.precision import Precision, clip
+from optflow.training.schedules import step_rates
 
 
 class TrainingDiverged(RuntimeError):
@@ -40,6 +42,12 @@ def check_device(name: str, where: str = "training.device") -> None:
     """A `UsageError` naming `where` when the device does not exist on this machine."""
     if name == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"{where} must be cpu or auto on this machine (torch sees no CUDA device); got 'cuda'")
+
+
+def check_precision(precision: str, device: str, where: str = "training.precision") -> None:
+    """A `UsageError` naming `where` for fp16 off CUDA: its gradient scaler is CUDA's."""
+    if precision == "fp16" and resolve_device(device).type != "cuda":
+        raise UsageError(f"{where} must be fp32 or bf16 on the CPU (fp16 needs a CUDA device); got 'fp16'")
 
 
 def fit(
@@ -64,35 +72,58 @@ def fit(
     loaders = data.train_set is not None  # map-style datasets: batches from DataLoaders, memory stays bounded
     data = data if loaders else data.to(device)
     shuffle = torch.Generator(device="cpu" if loaders else device).manual_seed(config.seed)
-    schedule = make_schedule(config)
     optimizer = make_optimizer(model, config)
-    loss_fn, task_loss = loss_function(data.task, config.loss), loss_function(data.task)
-    validate = partial(_validate, model, data.task, loss_fn, task_loss, metrics or {}, data.target_scale)
+    precision = Precision(config.precision, device)
+    forward = compiled(model) if config.compile else model
+    loss_fn = loss_function(data.task, config.loss, config.label_smoothing)
+    validate = partial(
+        _validate, forward, precision, data.task, loss_function(data.task, config.loss), loss_function(data.task),
+        metrics or {}, data.target_scale,
+    )  # fmt: skip
     l1_weights = weight_parameters(model) if config.l1 > 0 else []
 
     n = len(data.train_set) if loaders else data.x_train.shape[0]
     batch = n if full_batch(config) else min(int(config.batch_size), n)
-    batch_sizes = torch.tensor([min(batch, n - s) for s in range(0, n, batch)], dtype=torch.float32, device=device)
+    sizes = [min(batch, n - s) for s in range(0, n, batch)]
+    batch_sizes = torch.tensor(sizes, dtype=torch.float32, device=device)
+    # gradient accumulation: batch i adds its share (rows / rows of its optimiser step) of the step's mean loss
+    k = config.gradient_accumulation_steps
+    step_rows = [sum(sizes[start : start + k]) for start in range(0, len(sizes), k)]
+    shares = [size / step_rows[i // k] for i, size in enumerate(sizes)]
+    closes_step = [i % k == k - 1 or i == len(sizes) - 1 for i in range(len(sizes))]
+    steps_per_epoch = len(step_rows)
+    rate = step_rates(config, steps_per_epoch, batch * k)
     if loaders:
         train_batches = _loader(data.train_set, batch, config, shuffle)
     best, best_state, epochs_since_best = math.inf, None, 0
     sign = -1.0 if maximize else 1.0
+    step, current_lr = 0, math.nan
     started = time.perf_counter()
 
     for epoch in range(config.epochs):
-        lr = schedule(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        epoch_lr = rate(step)
         model.train()
         batch_losses = []
-        for x, y in _to(device, train_batches) if loaders else _tensor_batches(data, n, batch, shuffle, device):
-            loss = loss_fn(model(x), y)
+        batches = _to(device, train_batches) if loaders else _tensor_batches(data, n, batch, shuffle, device)
+        for i, (x, y) in enumerate(batches):
+            with precision.autocast():
+                loss = loss_fn(forward(x), y)
             batch_losses.append(loss.detach())
             if l1_weights:
                 loss = loss + config.l1 * sum(w.abs().sum() for w in l1_weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            precision.backward(loss * shares[i] if k > 1 else loss)
+            if closes_step[i]:
+                lr = rate(step)
+                if lr != current_lr:  # per-epoch schedules without warmup set it once an epoch
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    current_lr = lr
+                if config.max_grad_norm > 0:
+                    precision.unscale(optimizer)
+                    clip(model.parameters(), config.max_grad_norm)
+                precision.step(optimizer)
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
 
         train_loss = torch.stack(batch_losses) @ batch_sizes / n
         if loaders:
@@ -100,7 +131,7 @@ def fit(
         else:
             measured = validate(train_loss, [(data.x_val, data.y_val)], to_host=False)
         seconds = time.perf_counter() - started
-        record = EpochRecord(epoch=epoch, lr=lr, steps=len(batch_losses), seconds=seconds, **measured)
+        record = EpochRecord(epoch=epoch, lr=epoch_lr, steps=steps_per_epoch, seconds=seconds, **measured)
         for name in ("train_loss", "val_loss"):
             value = getattr(record, name)
             if not math.isfinite(value):
@@ -153,7 +184,8 @@ def _to(device: torch.device, batches: Any) -> Iterator:
 
 @torch.no_grad()
 def _validate(
-    model: nn.Module,
+    model: Callable[[torch.Tensor], torch.Tensor],
+    precision: Precision,
     task: str,
     loss_fn: Criterion,
     task_loss: Criterion,
@@ -167,11 +199,12 @@ def _validate(
     synchronisation. The task's metric (accuracy, RMSE, bits per character) comes from the outputs, whatever
     loss trains the model; extra metrics see the whole validation set's outputs at once (on the host when the
     data comes in batches, so device memory stays bounded)."""
-    model.eval()
+    getattr(model, "eval", lambda: None)()
     sums: dict[str, torch.Tensor] = {}
     outputs, targets, count = [], [], 0
     for x, y in batches:
-        output = model(x)
+        with precision.autocast():
+            output = model(x).float()
         rows = len(y)
         _add(sums, "val_loss", loss_fn(output, y) * rows)
         if task_loss is not loss_fn:

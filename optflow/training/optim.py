@@ -1,4 +1,5 @@
-"""Optimisers by name, with L2 as weight decay on the weights only (biases are left free, as usual)."""
+"""Optimisers by name, with L2 as weight decay on the weights only (biases are left free, as usual), and AdamW's
+decoupled decay on weight matrices only."""
 
 from __future__ import annotations
 
@@ -26,17 +27,35 @@ def _param_groups(model: nn.Module, l2: float) -> list[dict]:
     ]
 
 
+def decayed_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters AdamW decays: matrices and kernels (2-D and up), not biases or normalisation weights, as
+    Hugging Face's Trainer and nanoGPT group them (Loshchilov & Hutter 2019 decay the weights of the layers)."""
+    return [p for p in model.parameters() if p.dim() >= 2]
+
+
+def _decoupled_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    decayed = {id(p) for p in decayed_parameters(model)}
+    return [
+        {"params": [p for p in model.parameters() if id(p) in decayed], "weight_decay": weight_decay},
+        {"params": [p for p in model.parameters() if id(p) not in decayed], "weight_decay": 0.0},
+    ]
+
+
 OPTIMIZERS: dict[str, Callable[[list[dict], TrainingConfig], torch.optim.Optimizer]] = {
     # gd and sgd take the same update; gd differs in the batch: the whole training set (see `full_batch`).
     "gd": lambda groups, c: torch.optim.SGD(groups, lr=c.lr),
     "sgd": lambda groups, c: torch.optim.SGD(groups, lr=c.lr),
     "momentum": lambda groups, c: torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum),
+    "nesterov": lambda groups, c: torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, nesterov=True),
     "adam": lambda groups, c: torch.optim.Adam(groups, lr=c.lr),
+    "adamw": lambda groups, c: torch.optim.AdamW(groups, lr=c.lr),  # the groups carry the decay
 }
 
 
 def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
-    """The configured optimiser over the model's parameters, with L2 on the weights."""
+    """The configured optimiser over the model's parameters: L2 on the weights, or AdamW's decoupled decay."""
+    if config.optimizer == "adamw":
+        return OPTIMIZERS["adamw"](_decoupled_groups(model, config.weight_decay), config)
     return OPTIMIZERS[config.optimizer](_param_groups(model, config.l2), config)
 
 

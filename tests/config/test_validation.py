@@ -21,7 +21,7 @@ def test_unknown_sampler_lists_the_known_ones():
 
 def test_unknown_optimizer_and_schedule_and_dataset():
     assert config_error({"training": {"optimizer": "rmsprop"}}).startswith(
-        "training.optimizer must be one of adam, gd, momentum, sgd; got 'rmsprop'"
+        "training.optimizer must be one of adam, adamw, gd, momentum, nesterov, sgd; got 'rmsprop'"
     )
     assert "inverse_time" in config_error({"training": {"schedule": "linear"}})
     assert config_error({"data": {"name": "mnist"}}).startswith("data.name must be one of ")

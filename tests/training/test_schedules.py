@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from optflow.config import TrainingConfig
-from optflow.training.schedules import SCHEDULES, cosine, exponential, inverse_time, step
+from optflow.training.schedules import cosine, exponential, inverse_time, make_schedule, step
 
 EPOCHS = 25
 
@@ -26,7 +26,7 @@ def torch_lrs(make_scheduler, lr0: float = 0.1) -> list[float]:
 
 
 def test_constant_is_constant():
-    schedule = SCHEDULES["constant"](TrainingConfig(lr=0.3))
+    schedule = make_schedule(TrainingConfig(lr=0.3))
     assert [schedule(t) for t in range(EPOCHS)] == [0.3] * EPOCHS
 
 
