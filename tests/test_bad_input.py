@@ -57,7 +57,10 @@ def test_every_validated_field_refuses_a_bad_value(files, capsys, key):
 
 BAD_INPUT = {
     "unknown sampler": (["--sampler", "bayes"], "study.sampler must be one of "),
-    "unknown optimizer": (["--set", "training.optimizer=rmsprop"], "training.optimizer must be one of adam, adamw, gd,"),
+    "unknown optimizer": (
+        ["--set", "training.optimizer=rmsprop"],
+        "training.optimizer must be one of adam, adamw, gd,",
+    ),
     "unknown data set": (["--data", "mnist"], "data.name must be one of breast_cancer, classification, csv,"),
     "low above high": (["--set", "search.lr.low=2.0"], "search.lr.low must be < search.lr.high; got low=2, high=1"),
     "log with low 0": (["--set", "search.lr.low=0"], "search.lr.low must be > 0 when log is true; got 0"),

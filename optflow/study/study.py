@@ -54,13 +54,24 @@ def _quiet_optuna() -> None:
             handler.addFilter(_FailedTrialFilter())
 
 
+def max_epochs(config: Config) -> int | str:
+    """The most epochs a trial can run (Hyperband's largest budget); "auto" for an own loop, whose epochs are its
+    own."""
+    if config.own_loop:
+        return "auto"
+    searched = next((param for param in config.search if param.name == "epochs"), None)
+    if searched is None:
+        return config.training.epochs
+    return int(max(searched.choices) if searched.type == "categorical" else searched.high)
+
+
 def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.Study:
     """Create the study or load it (resume or join); `check_identity` tells whether it is the same task."""
     study = optuna.create_study(
         storage=storage,
         study_name=config.study.name,
         sampler=make_sampler(config.study.sampler, config.study.seed, config.search, spends_budget),
-        pruner=make_pruner(config.study.pruner),
+        pruner=make_pruner(config.study.pruner, max_epochs(config)),
         direction=config.study.resolved_direction,
         load_if_exists=True,
     )
