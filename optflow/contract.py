@@ -12,7 +12,10 @@ from __future__ import annotations
 EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy", "val_rmse", "val_bpc", "lr")
 # Once per run: the best val_loss of a complete run, the epochs it ran and its training time.
 BEST_VAL_LOSS, EPOCHS_RUN, TRAIN_SECONDS = "best_val_loss", "epochs_run", "train_seconds"
-FINAL_METRICS = (BEST_VAL_LOSS, EPOCHS_RUN, TRAIN_SECONDS)
+# Once per run: training rows per second of wall time (validation included), and on CUDA the peak memory
+# torch allocated on the device (MiB).
+SAMPLES_PER_SECOND, PEAK_DEVICE_MEMORY = "samples_per_second", "peak_device_memory_mb"
+FINAL_METRICS = (BEST_VAL_LOSS, EPOCHS_RUN, TRAIN_SECONDS, SAMPLES_PER_SECOND, PEAK_DEVICE_MEMORY)
 # On the study run, with step = trial number: the study's best value after each trial.
 STUDY_BEST_VALUE = "best_value"
 # The validation metrics a study may optimise, by the direction `auto` gives them.
@@ -27,6 +30,7 @@ TAG_TRIAL_NUMBER = "optuna.trial_number"
 TAG_TRIAL_STATE = "optuna.trial_state"  # COMPLETE, PRUNED or FAIL: Optuna's state is the truth
 TAG_PRUNED_AT = "optflow.pruned_at_epoch"  # a pruned trial's run: the last epoch it ran
 TAG_FAIL_REASON = "optflow.fail_reason"
+TAG_BATCH_SIZE_USED = "optflow.batch_size_used"  # the batch a trial really trained with, when it was halved
 TAG_WORKER = "optflow.worker"  # host:pid of the process that ran the trial
 TAG_RETRY_OF = "optflow.retry_of"  # the dead worker's trial this one retries
 TAG_SEARCHED = "optflow.searched"  # the params the sampler chose, comma-separated
@@ -68,6 +72,7 @@ def trial_run_name(number: int) -> str:
 ATTR_RUN_ID = "mlflow_run_id"
 ATTR_EXPERIMENT_ID = "mlflow_experiment_id"
 ATTR_WORKER = "worker"
+ATTR_BATCH_SIZE_USED = "batch_size_used"  # set when CUDA ran out of memory and the trial ran on half the batch
 ATTR_FAIL_REASON = "fail_reason"  # set on trials that failed by themselves (divergence, errors), not when lost
 # Study user attrs.
 ATTR_PARENT_RUN_ID = "mlflow_parent_run_id"

@@ -8,7 +8,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from optflow.contract import BEST_VAL_LOSS, EPOCH_METRICS, EPOCHS_RUN, TRAIN_SECONDS
+from optflow.contract import (
+    BEST_VAL_LOSS,
+    EPOCH_METRICS,
+    EPOCHS_RUN,
+    PEAK_DEVICE_MEMORY,
+    SAMPLES_PER_SECOND,
+    TRAIN_SECONDS,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,8 @@ class EpochRecord:
     val_rmse: float | None = None
     val_bpc: float | None = None
     extra: Mapping[str, float] = field(default_factory=dict)  # an own loop's other metrics, by name
+    samples: int = 0  # training rows this epoch processed (0 from an own loop)
+    peak_memory_mb: float | None = None  # CUDA: the most memory torch allocated on the device so far (MiB)
 
     def metrics(self) -> dict[str, float]:
         """The epoch metrics that apply to this task, by name."""
@@ -57,6 +66,7 @@ class TrialOutcome:
     ended_ms: int = 0  # wall clock when it ended (ms): its run's end time, however late the run is logged
     metric: str = "val_loss"  # the study's metric, whose best value the run carries for sorting runs
     artifacts: Sequence[str] = ()  # files an own loop handed over, logged with the run
+    batch_size_used: int | None = None  # set when CUDA ran out of memory and the trial was retried on half
 
     @property
     def complete(self) -> bool:
@@ -67,6 +77,12 @@ class TrialOutcome:
         best_val_loss, and `best_<metric>` (the trial's value) when the study optimises another metric."""
         records = self.records
         final = {EPOCHS_RUN: float(len(records)), TRAIN_SECONDS: records[-1].seconds if records else 0.0}
+        samples = sum(r.samples for r in records)
+        if samples and final[TRAIN_SECONDS] > 0:
+            final[SAMPLES_PER_SECOND] = samples / final[TRAIN_SECONDS]
+        peaks = [r.peak_memory_mb for r in records if r.peak_memory_mb is not None]
+        if peaks:
+            final[PEAK_DEVICE_MEMORY] = max(peaks)
         losses = [r.val_loss for r in records if r.val_loss is not None]
         if self.complete and losses:
             final[BEST_VAL_LOSS] = min(losses)

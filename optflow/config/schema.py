@@ -41,6 +41,8 @@ class StudyConfig:
     """MLflow experiment name; empty means the study name (under `mlflow run`, the run's experiment)."""
     log_models: str = "best"
     """Which trained models go to MLflow: none, best or all."""
+    system_metrics: bool = False
+    """Log MLflow's system metrics (CPU, memory, disk, network, GPU utilisation) on each trial's run."""
     register_model: str = ""
     """Register the study's best model in the MLflow Model Registry under this name; empty: do not."""
     artifact_dir: str = ""

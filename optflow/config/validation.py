@@ -107,6 +107,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "seed": number(int, 0),
         "experiment": text(allow_empty=True),
         "log_models": one_of(constant("none", "best", "all")),
+        "system_metrics": Rule(lambda: "true or false", _boolean, ("categorical",), "yes"),
         "register_model": text(allow_empty=True),
         "artifact_dir": text(allow_empty=True),
     },

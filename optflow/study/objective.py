@@ -7,9 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import optuna
+import torch
+from torch import nn
 
 from optflow.config import Config
-from optflow.contract import ATTR_FAIL_REASON, INTERRUPTED_REASON
+from optflow.contract import ATTR_BATCH_SIZE_USED, ATTR_FAIL_REASON, INTERRUPTED_REASON
 from optflow.data import Dataset
 from optflow.models import build_model
 from optflow.records import BestSoFar, EpochRecord, TrialOutcome, best_value
@@ -20,6 +22,7 @@ from optflow.study.own_loop import OwnLoopError, TrialReporter, run_own_loop
 from optflow.tracking.tracker import NullTracker, StudyTracker
 from optflow.training import TrainingDiverged, fit
 from optflow.training.criteria import metric_functions
+from optflow.training.optim import halved_batch
 
 
 @dataclass
@@ -38,6 +41,35 @@ class Objective:
     def __post_init__(self) -> None:
         self.metrics = metric_functions(self.config.study.extra_metrics)  # the user's, resolved once
 
+    def _train(
+        self, trial: optuna.Trial, config: Config, on_epoch: Callable[[EpochRecord], None]
+    ) -> tuple[nn.Module, int | None]:
+        """Build and train the trial's model; returns it and, when CUDA ran out of memory before the first epoch
+        ended and the trial was retried once with half the batch, the batch size it really used."""
+        used = None
+        while True:
+            model = build_model(config, self.data.spec)
+            epochs = fit(model, self.data, config.training, config.study.metric, config.study.maximize, self.metrics)
+            trained_an_epoch = False
+            try:
+                while True:
+                    with interruptible():  # Ctrl-C stops the trial only inside training steps, not mid-bookkeeping
+                        record = next(epochs, None)
+                    if record is None:
+                        return model, used
+                    trained_an_epoch = True
+                    on_epoch(record)
+            except torch.cuda.OutOfMemoryError:
+                rows = len(self.data.train_set) if self.data.train_set is not None else len(self.data.y_train)
+                halved = halved_batch(config.training, rows)
+                if trained_an_epoch or used is not None or halved is None:
+                    raise
+                del model, epochs
+                torch.cuda.empty_cache()
+                config, used = config.with_params({"batch_size": halved}), halved
+                trial.set_user_attr(ATTR_BATCH_SIZE_USED, halved)
+                self.reporter.notice(f"trial {trial.number}: CUDA out of memory; retrying with batch_size {halved}")
+
     def __call__(self, trial: optuna.Trial) -> float:
         started, started_ms = time.perf_counter(), int(time.time() * 1000)
         params = suggest(trial, self.config)
@@ -55,21 +87,16 @@ class Objective:
             if study.pruner != "none" and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {record.epoch} by the {study.pruner} pruner")
 
-        model = None
+        model, batch_size_used = None, None
         try:
             if config.own_loop:
                 artifacts = run_own_loop(config, params, TrialReporter(trial.number, config, on_epoch))
                 if not records:
                     raise OwnLoopError("objective returned without reporting an epoch (reporter.epoch)")
             else:
-                model = build_model(config, self.data.spec)
-                epochs = fit(model, self.data, config.training, study.metric, study.maximize, self.metrics)
-                while True:
-                    with interruptible():  # Ctrl-C stops the trial only inside training steps, not mid-bookkeeping
-                        record = next(epochs, None)
-                    if record is None:
-                        break
-                    on_epoch(record)
+                model, batch_size_used = self._train(trial, config, on_epoch)
+                if batch_size_used is not None:
+                    run.config = config.with_params({"batch_size": batch_size_used})  # its config.yaml: what ran
             value = best_value(records, study.metric, study.maximize)
             state = "COMPLETE"
             return value
@@ -104,6 +131,7 @@ class Objective:
                 ended_ms=int(time.time() * 1000),
                 metric=study.metric,
                 artifacts=tuple(artifacts),
+                batch_size_used=batch_size_used,
             )
             run.finish(outcome, model)
             self.reporter.trial_ended(outcome, self.worker)

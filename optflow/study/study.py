@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import optuna
+import torch
 from optuna.trial import TrialState
 
 from optflow.config import Config
@@ -52,6 +53,11 @@ def _quiet_optuna() -> None:
     for handler in logging.getLogger("optuna").handlers:
         if not any(isinstance(f, _FailedTrialFilter) for f in handler.filters):
             handler.addFilter(_FailedTrialFilter())
+
+
+# What fails one trial while the study goes on: a diverged loss, an own loop's error, CUDA out of memory (a
+# larger model or batch than the device holds; other params may fit). Anything else is a bug and stops it.
+TRIAL_FAILURES = (TrainingDiverged, OwnLoopError, torch.cuda.OutOfMemoryError)
 
 
 def max_epochs(config: Config) -> int | str:
@@ -222,7 +228,7 @@ def _run_until_spent(
                 used = trials_used(trials)
                 progress(min(used, total))
                 if used < total or any(trial.state == TrialState.WAITING for trial in trials):
-                    study.optimize(objective, n_trials=1, catch=(TrainingDiverged, OwnLoopError), gc_after_trial=False)
+                    study.optimize(objective, n_trials=1, catch=TRIAL_FAILURES, gc_after_trial=False)
                     continue
             finally:
                 lock.release()

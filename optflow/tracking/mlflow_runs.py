@@ -26,6 +26,7 @@ from optflow.contract import (
     INTERRUPTED_STATUS,
     RUN_STATUS,
     STUDY_BEST_VALUE,
+    TAG_BATCH_SIZE_USED,
     TAG_CHANGE,
     TAG_FAIL_REASON,
     TAG_PRUNED_AT,
@@ -299,6 +300,8 @@ def finish_run(tracking_uri: str, run_id: str, finished: FinishedRun) -> None:
     now = int(time.time() * 1000)
     metrics += [Metric(name, float(value), now, 0) for name, value in outcome.final_metrics().items()]
     tags = {TAG_TRIAL_STATE: outcome.state}
+    if outcome.batch_size_used is not None:
+        tags[TAG_BATCH_SIZE_USED] = str(outcome.batch_size_used)
     if outcome.state == "PRUNED" and outcome.records:
         tags[TAG_PRUNED_AT] = str(outcome.records[-1].epoch)
     elif outcome.reason:

@@ -50,7 +50,7 @@ from optflow.contract import (
 )
 from optflow.records import TrialOutcome
 from optflow.search.optuna_private import set_study_system_attr, study_system_attrs, trial_system_attrs
-from optflow.tracking import mlflow_runs, recovery
+from optflow.tracking import mlflow_runs, recovery, system_metrics
 from optflow.tracking.background import Background
 from optflow.tracking.dashboard import (
     artifact_dir,
@@ -244,8 +244,9 @@ class StudyTracker:
         retried = trial_system_attrs(trial).get(SYSTEM_ATTR_RETRY_OF)  # set by Optuna's retry of a dead worker
         if retried is not None:
             tags[TAG_RETRY_OF] = str(retried)
+        start = system_metrics.start_monitored_run if self.config.study.system_metrics else mlflow_runs.start_run
         created = self._background.submit(
-            mlflow_runs.start_run,
+            start,
             self.tracking_uri,
             self.study_run.experiment_id,
             trial_run_name(trial.number),

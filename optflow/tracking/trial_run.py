@@ -17,7 +17,7 @@ import yaml
 from optflow.config import Config
 from optflow.contract import ATTR_EXPERIMENT_ID, ATTR_RUN_ID
 from optflow.records import EpochRecord, TrialOutcome
-from optflow.tracking import mlflow_runs
+from optflow.tracking import mlflow_runs, system_metrics
 from optflow.tracking.background import Background
 from optflow.tracking.dashboard import mlflow_run_link, reserve_artifact, save_trial_note
 from optflow.tracking.mlflow_runs import FinishedRun
@@ -118,6 +118,8 @@ class TrialRun(TrackedRun):
                 preprocessing=self._tracker.preprocessing,
                 input_example=self._tracker.input_example,
             )
+            if self.config.study.system_metrics:
+                self._background.submit(system_metrics.stop_monitor, run_id)
             self._finished_run = self._background.submit(mlflow_runs.finish_trial_run, study_run, run_id, finished)
             link = mlflow_run_link(self._tracking_uri, study_run.experiment_id, run_id)
         save_trial_note(self._trial, outcome, self.config.study.metric, link)

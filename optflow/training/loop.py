@@ -98,6 +98,9 @@ def fit(
     best, best_state, epochs_since_best = math.inf, None, 0
     sign = -1.0 if maximize else 1.0
     step, current_lr = 0, math.nan
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     started = time.perf_counter()
 
     for epoch in range(config.epochs):
@@ -131,7 +134,10 @@ def fit(
         else:
             measured = validate(train_loss, [(data.x_val, data.y_val)], to_host=False)
         seconds = time.perf_counter() - started
-        record = EpochRecord(epoch=epoch, lr=epoch_lr, steps=steps_per_epoch, seconds=seconds, **measured)
+        peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
+        record = EpochRecord(
+            epoch=epoch, lr=epoch_lr, steps=steps_per_epoch, seconds=seconds, samples=n, peak_memory_mb=peak, **measured
+        )
         for name in ("train_loss", "val_loss"):
             value = getattr(record, name)
             if not math.isfinite(value):

@@ -62,3 +62,12 @@ def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Opti
 def full_batch(config: TrainingConfig) -> bool:
     """Whether each epoch is one step over the whole training set (gradient descent proper)."""
     return config.optimizer == "gd" or config.batch_size == "full"
+
+
+def halved_batch(config: TrainingConfig, rows: int) -> int | None:
+    """Half the batch a trial used, to retry it after CUDA ran out of memory; None when there is nothing to
+    halve (one row) or halving would change the method (gradient descent takes the whole set)."""
+    if config.optimizer == "gd":
+        return None
+    batch = rows if config.batch_size == "full" else min(int(config.batch_size), rows)
+    return batch // 2 if batch > 1 else None

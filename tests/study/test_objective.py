@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import optuna
 import pytest
+import torch
+from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+import optflow
 from optflow.config import build_config
-from optflow.contract import ATTR_FAIL_REASON
+from optflow.contract import ATTR_BATCH_SIZE_USED, ATTR_FAIL_REASON
 from optflow.data import load_dataset
 from optflow.records import BestSoFar
 from optflow.study.objective import Objective
@@ -78,3 +81,47 @@ def test_the_value_is_the_best_epoch_of_the_monitored_metric():
     assert list(study.trials[0].intermediate_values.values()) == pytest.approx(
         [r.val_accuracy for r in outcome.records]
     )
+
+
+class RunsOutOfMemory(torch.nn.Module):
+    """A network whose device has room for batches of at most 32 rows: larger ones raise CUDA's error."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.net = torch.nn.Linear(n_in, n_out)
+        self.batches: list[int] = []
+
+    def forward(self, x):
+        if self.training:
+            self.batches.append(len(x))
+            if len(x) > 32:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.net(x)
+
+
+def test_a_batch_that_runs_out_of_memory_is_halved_once_and_recorded(tmp_path):
+    built: list[RunsOutOfMemory] = []
+
+    def build(params, spec):
+        built.append(RunsOutOfMemory(spec.input_shape[0], spec.n_outputs))
+        return built[-1]
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    config = {
+        "study": {"name": "oom", "n_trials": 2, "sampler": "grid", "storage": storage, "log_models": "none"},
+        "data": {"name": "iris"},
+        "training": {"epochs": 2},
+        "search": {"batch_size": {"type": "categorical", "choices": [64, 128]}},
+    }
+    optflow.tune(config, model=build, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    study = optuna.load_study(study_name="oom", storage=storage)
+    by_batch = {t.params["batch_size"]: t for t in study.trials}
+    assert by_batch[64].state == TrialState.COMPLETE and by_batch[64].user_attrs[ATTR_BATCH_SIZE_USED] == 32
+    run = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(by_batch[64].user_attrs["mlflow_run_id"])
+    assert run.data.tags["optflow.batch_size_used"] == "32"
+    assert run.data.params["batch_size"] == "64"  # what the sampler chose; the tag says what ran
+    # 120 training rows: once is all a trial gets, so 128 -> 64 runs out again and the trial fails
+    assert by_batch[128].state == TrialState.FAIL
+    assert "CUDA out of memory" in by_batch[128].user_attrs[ATTR_FAIL_REASON]
+    retried = [m for m in built if m.batches and m.batches[0] <= 32]
+    assert retried and all(size <= 32 for m in retried for size in m.batches)

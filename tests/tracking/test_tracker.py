@@ -58,6 +58,8 @@ def test_a_study_logs_the_contracts_names(tmp_path):
     unset |= {"model.factory", "model.params", "data.factory", "data.params"}  # built-in model and data
     unset |= {"objective.function", "objective.params", "training.num_workers", "training.pin_memory"}
     unset |= {"data.image_size", "data.seq_len", "data.max_chars"}  # not images, not text
+    unset |= {"training.loss", "study.metrics"}  # the task's own loss and metrics
+    unset |= {"training.schedule_interval", "training.weight_decay", "training.base_batch_size"}  # constant, sgd
     unset |= {f"model.{name}" for name in ("channels", "conv_layers", "kernel_size", "batch_norm", "pooling")}
     unset |= {f"model.{name}" for name in ("d_model", "n_heads", "n_layers", "d_ff")}  # an MLP
     assert set(parent.data.params) == every_field - unset  # the fixed config: what acts (iris, sgd, constant)
@@ -75,7 +77,9 @@ def test_a_study_logs_the_contracts_names(tmp_path):
         } <= set(run.data.tags)
         assert run.data.tags[contract.TAG_SEARCHED] == "lr,optimizer"
         expected = {"train_loss", "val_loss", "val_accuracy", "lr", *contract.FINAL_METRICS}
-        assert set(run.data.metrics) == expected
+        assert set(run.data.metrics) == expected - {contract.PEAK_DEVICE_MEMORY}  # CUDA only
+        metrics = run.data.metrics  # iris: 120 training rows per epoch
+        assert metrics["samples_per_second"] == pytest.approx(120 * metrics["epochs_run"] / metrics["train_seconds"])
         assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"config.yaml", "loss_curve.png"}
         assert trial.user_attrs[contract.ATTR_RUN_ID] == run.info.run_id
         assert trial.user_attrs[contract.ATTR_WORKER] == run.data.tags[contract.TAG_WORKER]
@@ -172,3 +176,20 @@ def test_a_run_lists_only_the_params_its_trial_used():
     params = run_params(stepped)
     assert {"momentum", "gamma", "step_size"} <= set(params) and not {"hidden", "dropout", "activation"} & set(params)
     assert "batch_size" not in run_params(build_config({"training": {"optimizer": "gd"}}))
+
+
+def test_system_metrics_reach_the_trial_runs_when_asked(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.05")  # trials of a few tenths of a second
+    config = make_config(tmp_path, n_trials=1, log_models="none", system_metrics=True)
+    config = config.with_params({"epochs": 200})
+    result = run_study(config, inline(tmp_path))
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (run,) = children(client, result.study_run_id)
+    assert "system/cpu_utilization_percentage" in run.data.metrics
+    assert "system/system_memory_usage_megabytes" in run.data.metrics
+    assert run.info.status == "FINISHED"
+    plain = make_config(tmp_path / "plain", n_trials=1, log_models="none")
+    (tmp_path / "plain").mkdir()
+    result = run_study(plain, inline(tmp_path / "plain"))
+    (run,) = children(MlflowClient(f"sqlite:///{tmp_path}/plain/mlflow.db"), result.study_run_id)
+    assert not any(name.startswith("system/") for name in run.data.metrics)
