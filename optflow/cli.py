@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from optflow.config import Config, load_config, parse_override
@@ -104,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes on this machine sharing the study (more machines: run `optflow tune` on each "
         "with the same storage and study name)",
     )
+    tune.add_argument(
+        "--devices",
+        default="",
+        metavar="0,1,...",
+        help="CUDA devices the workers take in turn, one each (default: every visible one)",
+    )
     train = commands.add_parser("train", help="one training run with the config's fixed params")
     _add_common(train)
     compare = commands.add_parser("compare", help="the same task under several samplers and seeds")
@@ -172,10 +179,11 @@ def _options(args: argparse.Namespace, workers: int = 1) -> RunOptions:
 
 
 def _tune(args: argparse.Namespace, config: Config) -> int:
+    from optflow.study.devices import parse_devices
     from optflow.study.study import StorageFailed, run_study
     from optflow.study.workers import WorkersFailed, run_workers
 
-    options = _options(args, _workers(args.workers or "1"))
+    options = replace(_options(args, _workers(args.workers or "1")), devices=parse_devices(args.devices))
     try:
         result = run_workers(config, options) if options.workers > 1 else run_study(config, options)
     except (WorkersFailed, StorageFailed) as error:

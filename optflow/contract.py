@@ -32,6 +32,7 @@ TAG_PRUNED_AT = "optflow.pruned_at_epoch"  # a pruned trial's run: the last epoc
 TAG_FAIL_REASON = "optflow.fail_reason"
 TAG_BATCH_SIZE_USED = "optflow.batch_size_used"  # the batch a trial really trained with, when it was halved
 TAG_WORKER = "optflow.worker"  # host:pid of the process that ran the trial
+TAG_DEVICE = "optflow.device"  # the device the trial trained on: cpu, cuda:0, ...
 TAG_RETRY_OF = "optflow.retry_of"  # the dead worker's trial this one retries
 TAG_SEARCHED = "optflow.searched"  # the params the sampler chose, comma-separated
 # The study (parent) run.

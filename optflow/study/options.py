@@ -66,5 +66,9 @@ class RunOptions:
     """Worker processes on this machine sharing the study."""
     worker: str = ""
     """This process's name among the workers ("worker 1"); empty when it works alone."""
+    worker_index: int = 0
+    """This process's number among the workers (0: the launcher); picks its GPU."""
+    devices: tuple[int, ...] = ()
+    """CUDA devices the workers take in turn (`--devices`); empty: every visible one."""
     reporter: Reporter = field(default_factory=SilentReporter)
     """Who hears of progress."""

@@ -60,7 +60,7 @@ def run_workers(config: Config, options: RunOptions) -> StudyResult:
     others = [
         context.Process(
             target=_worker_main,
-            args=(config, replace(options, worker=f"worker {index}"), unlogged),
+            args=(config, replace(options, worker=f"worker {index}", worker_index=index), unlogged),
             name=f"worker {index}",
         )
         for index in range(1, options.workers)

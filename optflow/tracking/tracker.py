@@ -37,6 +37,7 @@ from optflow.contract import (
     SYSTEM_ATTR_SUMMARY,
     TAG_BEST_RUN,
     TAG_CHANGE,
+    TAG_DEVICE,
     TAG_OPTFLOW_STUDY,
     TAG_RETRY_OF,
     TAG_SAMPLER,
@@ -61,6 +62,7 @@ from optflow.tracking.mlflow_runs import StudyRun
 from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, log_model, serialize_model
 from optflow.tracking.params import run_params, study_params
 from optflow.tracking.trial_run import NullTrialRun, TrialRun
+from optflow.training.loop import resolve_device
 from optflow.urls import mask_password
 
 if TYPE_CHECKING:
@@ -241,6 +243,8 @@ class StudyTracker:
             TAG_SEARCHED: ",".join(params),
             TAG_WORKER: WORKER_ID,
         }
+        if not config.own_loop:
+            tags[TAG_DEVICE] = str(resolve_device(config.training.device))
         retried = trial_system_attrs(trial).get(SYSTEM_ATTR_RETRY_OF)  # set by Optuna's retry of a dead worker
         if retried is not None:
             tags[TAG_RETRY_OF] = str(retried)

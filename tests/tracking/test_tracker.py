@@ -76,6 +76,7 @@ def test_a_study_logs_the_contracts_names(tmp_path):
             contract.TAG_SEARCHED,
         } <= set(run.data.tags)
         assert run.data.tags[contract.TAG_SEARCHED] == "lr,optimizer"
+        assert run.data.tags[contract.TAG_DEVICE] == "cpu"
         expected = {"train_loss", "val_loss", "val_accuracy", "lr", *contract.FINAL_METRICS}
         assert set(run.data.metrics) == expected - {contract.PEAK_DEVICE_MEMORY}  # CUDA only
         metrics = run.data.metrics  # iris: 120 training rows per epoch
