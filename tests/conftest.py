@@ -54,7 +54,9 @@ def start_server(command: list[str], ready_text: str, timeout: float = 120.0):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # MLflow 3's server also starts two job-runner processes for GenAI jobs: nothing here uses them, and each
+        # imports MLflow again (seconds of CPU on a 2-core machine)
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         start_new_session=True,  # its own process group: `mlflow server` runs its workers in child processes
     )
     lines: queue.Queue[str] = queue.Queue()
@@ -102,6 +104,18 @@ def _empty_mlflow_db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
     MlflowClient(f"sqlite:///{path}").search_experiments()
     return path
+
+
+@pytest.fixture(scope="session")
+def migrated_mlflow_db(_empty_mlflow_db):
+    """`place(directory, name="mlflow.db")`: an empty, migrated MLflow SQLite store there (for directories of
+    module fixtures and server backends, which the per-test copy below does not reach)."""
+    import shutil
+
+    def place(directory: Path, name: str = "mlflow.db") -> Path:
+        return Path(shutil.copy(_empty_mlflow_db, Path(directory) / name))
+
+    return place
 
 
 @pytest.fixture(autouse=True)

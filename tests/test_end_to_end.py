@@ -19,8 +19,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def mlflow_run(tmp_path_factory):
+def mlflow_run(tmp_path_factory, migrated_mlflow_db):
     tmp = tmp_path_factory.mktemp("e2e")
+    migrated_mlflow_db(tmp)
     params = {
         "n_trials": N_TRIALS,
         "epochs": EPOCHS,

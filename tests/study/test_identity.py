@@ -20,11 +20,12 @@ def runs(workdir) -> list:
 
 
 @pytest.fixture(scope="module")
-def recorded_session(tmp_path_factory):
+def recorded_session(tmp_path_factory, migrated_mlflow_db):
     """A 2-trial study of digits with random search, run once for the module: its databases are the template."""
     import os
 
     directory = tmp_path_factory.mktemp("identity")
+    migrated_mlflow_db(directory)
     saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "OPTFLOW_STORAGE", "MLFLOW_RUN_ID")}
     cwd = os.getcwd()
     try:

@@ -21,8 +21,9 @@ N_TRIALS = 3
 
 
 @pytest.fixture(scope="module")
-def study_on_server(tmp_path_factory):
+def study_on_server(tmp_path_factory, migrated_mlflow_db):
     tmp = tmp_path_factory.mktemp("mlflow-server")
+    migrated_mlflow_db(tmp, "backend.db")  # the server would spend seconds migrating a new one
     port = free_port()
     command = [
         sys.executable,

@@ -53,13 +53,15 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def studies(tmp_path_factory):
+def studies(tmp_path_factory, migrated_mlflow_db):
     """case -> a small study logged to SQLite, its best model registered (each made once, when first asked)."""
     made: dict[str, tuple] = {}
 
     def study(case: str) -> tuple:
         if case not in made:
-            made[case] = run_study(case, tmp_path_factory.mktemp(case.replace(" ", "_")))
+            directory = tmp_path_factory.mktemp(case.replace(" ", "_"))
+            migrated_mlflow_db(directory)
+            made[case] = run_study(case, directory)
         return made[case]
 
     yield study

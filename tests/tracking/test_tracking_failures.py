@@ -65,8 +65,10 @@ def serve_mlflow(backend: str, port: int):
 
 
 @pytest.mark.slow
-def test_a_server_dying_mid_study_does_not_stop_it_and_the_rerun_closes_what_was_left_open(tmp_path):
-    port, backend = free_port(), f"sqlite:///{tmp_path}/backend.db"
+def test_a_server_dying_mid_study_does_not_stop_it_and_the_rerun_closes_what_was_left_open(
+    tmp_path, migrated_mlflow_db
+):
+    port, backend = free_port(), f"sqlite:///{migrated_mlflow_db(tmp_path, 'backend.db')}"
     tracking = f"http://optflow:{PASSWORD}@127.0.0.1:{port}"
     config = write_config(tmp_path, "outage", "random", 8, RANDOM_SPACE, {"epochs": 30, "batch_size": 16})
     server = serve_mlflow(backend, port)
