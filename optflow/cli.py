@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="the same task under several samplers and seeds")
     _add_common(compare)
     compare.add_argument("--samplers", default="grid,random,tpe,gp", help="comma-separated sampler names")
+    compare.add_argument(
+        "--pruners", default="", help="comma-separated pruner names to compare too (default: the config's pruner)"
+    )
     compare.add_argument("--seeds", default=3, type=int, help="runs per sampler (seeds 0..K-1)")
     compare.add_argument(
         "--target", default=None, type=float, help="value to reach (default: the median final best over all runs)"
@@ -299,11 +302,14 @@ def _train(args: argparse.Namespace, config: Config) -> int:
 def _compare(args: argparse.Namespace, config: Config) -> int:
     from optflow.compare import default_target, log_comparison, run_comparison, summary_rows, summary_table
     from optflow.config.rules import one_of
+    from optflow.search.pruners import PRUNERS
     from optflow.search.samplers import SAMPLERS
     from optflow.search.samplers.gp.sampler import STARTUP_TRIALS
 
     rule = one_of(SAMPLERS.keys)
     samplers = [rule.check("--samplers", name.strip()) for name in args.samplers.split(",") if name.strip()]
+    pruner_rule = one_of(PRUNERS.keys)
+    pruners = [pruner_rule.check("--pruners", name.strip()) for name in args.pruners.split(",") if name.strip()]
     if args.seeds < 1:
         raise UsageError(f"--seeds must be an int in [1, inf); got {args.seeds}")
     if "gp" in samplers and config.study.n_trials <= STARTUP_TRIALS:
@@ -312,7 +318,7 @@ def _compare(args: argparse.Namespace, config: Config) -> int:
             f"{config.study.n_trials} it is compared as random search; give it more trials",
             file=sys.stderr,
         )
-    results = run_comparison(config, samplers, args.seeds, quiet=args.quiet)
+    results = run_comparison(config, samplers, args.seeds, quiet=args.quiet, pruners=pruners or None)
     target = args.target if args.target is not None else default_target(results)
     print(f"target {config.study.metric} = {target:.6g}")
     print(summary_table(summary_rows(results, target, config.study.maximize)))

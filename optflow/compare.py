@@ -1,8 +1,9 @@
-"""`optflow compare`: which search strategy finds a good model in fewest trials on my problem?
+"""`optflow compare`: which search strategy finds a good model in fewest trials, or fewest epochs, on my problem?
 
-Runs the same task under each sampler and several seeds (no per-trial MLflow runs: only the outcome matters),
-then logs one comparison run: the best-so-far curve of every sampler (median and quartiles over seeds, as
-metrics with step = trial and as a figure), the trials each needs to reach a target, and a table.
+Runs the same task under each sampler and pruner and several seeds (no per-trial MLflow runs: only the outcome
+matters), then logs one comparison run: the best-so-far curve of every strategy (median and quartiles over seeds,
+as metrics with step = trial and as a figure), the trials each needs to reach a target, and a table. When
+pruners are compared, the curves are also drawn against the training epochs spent, the budget a pruner saves.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import csv
 import io
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -27,11 +29,14 @@ from optflow.tracking import mlflow_runs
 
 @dataclass(frozen=True)
 class SamplerResult:
-    """Best-so-far curves of one sampler over seeds: shape (seeds, trials), NaN before the first success."""
+    """Best-so-far curves of one strategy (a sampler, with a pruner) over seeds: shape (seeds, trials), NaN
+    before the first success; `epochs` holds the training epochs spent up to each trial, of the same shape."""
 
-    sampler: str
+    sampler: str  # the strategy's label: `gp`, or `gp-sha` when pruners are compared
     curves: np.ndarray
     seconds_per_trial: float
+    epochs: np.ndarray | None = None
+    pruner: str = ""  # set when pruners are compared
 
 
 def best_so_far(values: list[float | None], maximize: bool) -> np.ndarray:
@@ -44,32 +49,67 @@ def best_so_far(values: list[float | None], maximize: bool) -> np.ndarray:
     return np.array(out, dtype=float)
 
 
-def run_comparison(config: Config, samplers: list[str], seeds: int, quiet: bool = False) -> list[SamplerResult]:
-    """Every sampler on the config's task, once per seed, in a throwaway SQLite storage."""
+def run_comparison(
+    config: Config, samplers: list[str], seeds: int, quiet: bool = False, pruners: list[str] | None = None
+) -> list[SamplerResult]:
+    """Every sampler (and pruner) on the config's task, once per seed, in a throwaway SQLite storage."""
     maximize = config.study.maximize
+    pruners = pruners or [config.study.pruner]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         storage = f"sqlite:///{tmp}/compare.db"
         for sampler in samplers:
-            curves, seconds = [], []
-            for seed in range(seeds):
-                name = f"{config.study.name}-{sampler}-seed{seed}"
-                study_config = replace(
-                    config, study=replace(config.study, name=name, sampler=sampler, seed=seed, storage=storage)
+            for pruner in pruners:
+                compared = len(pruners) > 1
+                label = f"{sampler}-{pruner}" if compared else sampler  # MLflow metric names take no "+"
+                curves, spent, seconds = [], [], []
+                for seed in range(seeds):
+                    name = f"{config.study.name}-{label}-seed{seed}"
+                    study = replace(config.study, name=name, sampler=sampler, pruner=pruner, seed=seed, storage=storage)
+                    start = time.perf_counter()
+                    run_study(replace(config, study=study), RunOptions(tracking=False))
+                    trials = sorted(
+                        optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False),
+                        key=lambda t: t.number,
+                    )
+                    seconds.append((time.perf_counter() - start) / max(1, len(trials)))
+                    values = [t.value if t.state == TrialState.COMPLETE else None for t in trials]
+                    curves.append(best_so_far(values, maximize))
+                    spent.append(np.cumsum([len(t.intermediate_values) for t in trials], dtype=float))
+                    if not quiet:
+                        print(f"{label:>14s} seed {seed}: best {curves[-1][-1]:.6g} after {len(values)} trials, "
+                              f"{spent[-1][-1]:.0f} epochs")  # fmt: skip
+                results.append(
+                    SamplerResult(
+                        label, _padded(curves), float(np.median(seconds)), _padded(spent), pruner if compared else ""
+                    )
                 )
-                start = time.perf_counter()
-                run_study(study_config, RunOptions(tracking=False))
-                study = optuna.load_study(study_name=name, storage=storage)
-                trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-                seconds.append((time.perf_counter() - start) / max(1, len(trials)))
-                values = [t.value if t.state == TrialState.COMPLETE else None for t in trials]
-                curves.append(best_so_far(values, maximize))
-                if not quiet:
-                    print(f"{sampler:>8s} seed {seed}: best {curves[-1][-1]:.6g} after {len(values)} trials")
-            width = max(len(c) for c in curves)
-            padded = np.array([np.pad(c, (0, width - len(c)), mode="edge") for c in curves])
-            results.append(SamplerResult(sampler, padded, float(np.median(seconds))))
     return results
+
+
+def _padded(rows: list[np.ndarray]) -> np.ndarray:
+    """Rows of unequal length (a grid stops at its size) as one array, each row's last value repeated."""
+    width = max(len(row) for row in rows)
+    return np.array([np.pad(row, (0, width - len(row)), mode="edge") for row in rows])
+
+
+def by_epochs(result: SamplerResult, grid: np.ndarray) -> np.ndarray:
+    """Each seed's best-so-far as a step function of the epochs spent, on `grid`: shape (seeds, len(grid)), NaN
+    before its first complete trial ended."""
+    out = np.full((result.curves.shape[0], len(grid)), np.nan)
+    for seed, (curve, spent) in enumerate(zip(result.curves, result.epochs, strict=True)):
+        index = np.searchsorted(spent, grid, side="right") - 1  # the last trial ended by then
+        out[seed] = np.where(index >= 0, curve[np.clip(index, 0, None)], np.nan)
+    return out
+
+
+def epochs_to_reach(result: SamplerResult, target: float, maximize: bool) -> list[float | None]:
+    """Per seed: the training epochs spent when the best-so-far first reached `target` (None if never)."""
+    out: list[float | None] = []
+    for curve, spent in zip(result.curves, result.epochs, strict=True):
+        needed = trials_to_reach(curve, target, maximize)
+        out.append(None if needed is None else float(spent[needed - 1]))
+    return out
 
 
 def default_target(results: list[SamplerResult]) -> float:
@@ -100,14 +140,28 @@ def summary_rows(results: list[SamplerResult], target: float, maximize: bool) ->
                 "trials_to_target_median": float(np.median(reached)) if len(reached) * 2 > len(needed) else None,
                 "seeds_reaching_target": f"{len(reached)}/{len(needed)}",
                 "seconds_per_trial": result.seconds_per_trial,
+                **_epoch_columns(result, target, maximize),
             }
         )
     return rows
 
 
+def _epoch_columns(result: SamplerResult, target: float, maximize: bool) -> dict:
+    if result.epochs is None:
+        return {}
+    needed = [n for n in epochs_to_reach(result, target, maximize) if n is not None]
+    enough = len(needed) * 2 > len(result.curves)
+    return {
+        "epochs_spent_median": float(np.median(result.epochs[:, -1])),
+        "epochs_to_target_median": float(np.median(needed)) if enough else None,
+    }
+
+
 def summary_table(rows: list[dict]) -> str:
     """The summary as aligned plain text."""
+    epochs = bool(rows) and "epochs_spent_median" in rows[0]
     header = ["sampler", "final best (median)", "q25", "q75", "trials to target", "reached", "s/trial"]
+    header += ["epochs spent", "epochs to target"] if epochs else []
     cells = []
     for row in rows:
         needed = row["trials_to_target_median"]
@@ -122,6 +176,9 @@ def summary_table(rows: list[dict]) -> str:
                 f"{row['seconds_per_trial']:.3f}",
             ]
         )
+        if epochs:
+            to_target = row["epochs_to_target_median"]
+            cells[-1] += [f"{row['epochs_spent_median']:g}", "-" if to_target is None else f"{to_target:g}"]
     return format_table(header, cells)
 
 
@@ -140,6 +197,30 @@ def comparison_figure(results: list[SamplerResult], metric: str, target: float, 
     if all(np.nanmin(r.curves) > 0 for r in results):
         axis.set_yscale("log")
     axis.set_xlabel("trial")
+    axis.set_ylabel(f"best {metric} so far")
+    axis.set_title(title)
+    axis.legend(loc="best", fontsize="small")
+    return figure
+
+
+def epochs_figure(results: list[SamplerResult], metric: str, target: float, title: str):
+    """Median best-so-far per strategy against the training epochs spent (quartile band): what a pruner saves."""
+    from optflow.tracking.plots import new_figure
+
+    figure, axis = new_figure()
+    grid = np.linspace(0, max(float(r.epochs[:, -1].max()) for r in results), 200)
+    for result in results:
+        curves = by_epochs(result, grid)
+        with warnings.catch_warnings():  # before every seed's first complete trial there is nothing to draw
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = np.nanmedian(curves, axis=0)
+            low, high = np.nanpercentile(curves, [25, 75], axis=0)
+        axis.plot(grid, median, label=result.sampler)
+        axis.fill_between(grid, low, high, alpha=0.2)
+    axis.axhline(target, color="grey", linestyle="--", linewidth=1, label="target")
+    if all(np.nanmin(r.curves) > 0 for r in results):
+        axis.set_yscale("log")
+    axis.set_xlabel("training epochs spent")
     axis.set_ylabel(f"best {metric} so far")
     axis.set_title(title)
     axis.legend(loc="best", fontsize="small")
@@ -185,11 +266,15 @@ def log_comparison(tracking_uri: str, config: Config, results: list[SamplerResul
     writer.writerows(rows)
     client.log_text(run_id, buffer.getvalue(), "compare/summary.csv")
     client.log_text(run_id, summary_table(rows) + "\n", "compare/summary.txt")
-    figure = comparison_figure(results, config.study.metric, target, f"{config.study.name}: {seeds} seeds each")
+    title = f"{config.study.name}: {seeds} seeds each"
+    figures = {"best_so_far.png": comparison_figure(results, config.study.metric, target, title)}
+    if results[0].pruner:  # pruners compared: the epochs they spend
+        figures["best_by_epochs.png"] = epochs_figure(results, config.study.metric, target, title)
     with tempfile.TemporaryDirectory() as tmp:
-        path = f"{tmp}/best_so_far.png"
-        with open(path, "wb") as handle:
-            handle.write(figure_png(figure))
-        client.log_artifact(run_id, path, "compare")
+        for name, figure in figures.items():
+            path = f"{tmp}/{name}"
+            with open(path, "wb") as handle:
+                handle.write(figure_png(figure))
+            client.log_artifact(run_id, path, "compare")
     client.set_terminated(run_id, "FINISHED")
     return run_id

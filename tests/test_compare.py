@@ -72,3 +72,39 @@ def test_compare_rejects_an_unknown_sampler(tmp_path, monkeypatch, capsys):
 def test_compare_needs_a_seed(tmp_path, monkeypatch, capsys, seeds):
     monkeypatch.chdir(tmp_path)
     assert main(["compare", "--seeds", seeds, "--no-tracking"]) == 2
+
+
+def test_the_best_by_epochs_is_a_step_function_of_the_epochs_spent():
+    from optflow.compare import SamplerResult, by_epochs, epochs_to_reach
+
+    result = SamplerResult(
+        "random-sha",
+        curves=np.array([[3.0, 2.0, 1.0]]),
+        seconds_per_trial=0.1,
+        epochs=np.array([[2.0, 6.0, 16.0]]),  # trials of 2, 4 and 10 epochs
+        pruner="sha",
+    )
+    grid = np.array([0.0, 1.0, 2.0, 5.0, 6.0, 15.0, 16.0, 20.0])
+    np.testing.assert_array_equal(by_epochs(result, grid)[0], [np.nan, np.nan, 3.0, 3.0, 2.0, 2.0, 1.0, 1.0])
+    assert epochs_to_reach(result, 2.0, maximize=False) == [6.0]
+    assert epochs_to_reach(result, 0.5, maximize=False) == [None]
+
+
+def test_compare_pruners_by_the_epochs_they_spend(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    argv = ["compare", "--config", str(ROOT / "configs" / "digits.yaml"), "--samplers", "random",
+            "--pruners", "none,sha", "--n-trials", "6", "--seeds", "2", "--data", "iris", "--epochs", "9",
+            "--tracking-uri", uri, "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip().startswith("random-")}
+    assert set(rows) == {"random-none", "random-sha"} and "epochs spent" in out
+    header = next(line for line in out.splitlines() if line.strip().startswith("sampler")).split("  ")
+    spent = [h.strip() for h in header if h.strip()].index("epochs spent")
+    assert float(rows["random-none"][spent]) == 6 * 9  # no pruning: every trial runs every epoch
+    assert float(rows["random-sha"][spent]) < 6 * 9  # successive halving stops some at 2 or 4
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("digits-compare").experiment_id])
+    files = {a.path for a in client.list_artifacts(run.info.run_id, "compare")}
+    assert "compare/best_by_epochs.png" in files
