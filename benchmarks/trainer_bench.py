@@ -1,18 +1,28 @@
 """Trainer throughput against a minimal hand-written PyTorch loop, and the cost of MLflow tracking.
 
-    python benchmarks/trainer_bench.py            # both parts
+    python benchmarks/trainer_bench.py            # all three parts
     python benchmarks/trainer_bench.py --part trainer
+    python benchmarks/trainer_bench.py --part streaming --long-epochs 3000 --long-trials 2 --repeats 4
 
 Part 1 (trainer): samples/second of `optflow.training.fit` and of a hand-written loop doing the same work
 (same model, data, batch size, optimiser, one thread, a validation pass per epoch), best of several repeats.
 Part 2 (tracking): seconds per trial of a small digits study with MLflow tracking on and off.
+Part 3 (streaming): the same for long digits trials (`--long-epochs`, 30-60 s each), whose epochs go to MLflow
+while they train (every `OPTFLOW_STREAM_SECONDS`, 5 s of training); studies alternate off and on. In the
+tracking-on studies a thread counts each trial run's `val_loss` points in the MLflow store once a second, which
+shows each send as the count growing while the trial still trains (the points' timestamps cannot: each is
+stamped with its epoch's end, however late it is sent).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import statistics
+import threading
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -102,16 +112,112 @@ def tracking_part(n_trials: int, repeats: int) -> None:
     print(f"  tracking off {off * 1000:.0f} ms/trial, on {on * 1000:.0f} ms/trial, ratio {on / off:.2f}x")
 
 
+class StoreWatcher:
+    """Counts each run's `val_loss` points in an MLflow SQLite store once a second, from a thread of this process
+    (a read-only query of a few milliseconds, which releases the GIL while SQLite works)."""
+
+    def __init__(self, path: Path, every: float = 1.0) -> None:
+        self.path, self.every, self.started = path, every, time.perf_counter()
+        self.seen: dict[str, list[tuple[float, int]]] = {}  # run -> (seconds since start, points) at each change
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _counts(self) -> dict[str, int]:
+        query = "SELECT run_uuid, COUNT(*) FROM metrics WHERE key = 'val_loss' GROUP BY run_uuid"
+        with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=0.5) as connection:
+            return dict(connection.execute(query).fetchall())
+
+    def _run(self) -> None:
+        while not self.done.wait(self.every):
+            try:
+                counts = self._counts()
+            except sqlite3.Error:  # not made yet, or busy for a moment
+                continue
+            now = time.perf_counter() - self.started
+            for run, count in counts.items():
+                history = self.seen.setdefault(run, [])
+                if not history or history[-1][1] != count:
+                    history.append((now, count))
+
+    def stop(self) -> dict[str, list[tuple[float, int]]]:
+        self.done.set()
+        self.thread.join()
+        try:
+            final = self._counts()
+        except sqlite3.Error:
+            final = {}
+        for run, count in final.items():
+            history = self.seen.setdefault(run, [])
+            if not history or history[-1][1] != count:
+                history.append((time.perf_counter() - self.started, count))
+        return self.seen
+
+
+def streaming_part(n_trials: int, repeats: int, epochs: int) -> None:
+    """Median seconds per long trial with tracking on and off, studies alternated; and the sends seen."""
+    import tempfile
+
+    stream = float(os.environ.get("OPTFLOW_STREAM_SECONDS", "5"))
+    print(
+        f"{epochs}-epoch digits trials (MLP 64-128-10, batch 64), {n_trials} trials x {repeats} studies each, "
+        f"epochs streamed every {stream:g} s of training when tracking is on:",
+        flush=True,
+    )
+    per_trial: dict[bool, list[float]] = {False: [], True: []}
+    for tracking in (False, True) * repeats:
+        with tempfile.TemporaryDirectory() as tmp:
+            overrides = {
+                "study.name": "bench",
+                "study.n_trials": n_trials,
+                "study.sampler": "random",
+                "study.storage": f"sqlite:///{tmp}/optuna.db",
+                "study.log_models": "none",
+                "training.epochs": epochs,
+            }
+            watcher = StoreWatcher(Path(tmp) / "mlflow.db") if tracking else None
+            started = time.perf_counter()
+            result = optflow.tune({}, overrides=overrides, tracking=tracking, tracking_uri=f"sqlite:///{tmp}/mlflow.db")
+            wall = time.perf_counter() - started
+            per_trial[tracking].append(result.seconds_per_trial)
+            mode = "on " if tracking else "off"
+            line = f"  tracking {mode} {result.seconds_per_trial:6.2f} s/trial ({wall:.0f} s study)"
+            if watcher is not None:
+                line += "; " + _sends(watcher.stop(), epochs)
+            print(line, flush=True)
+    off, on = statistics.median(per_trial[False]), statistics.median(per_trial[True])
+    print(f"  median: tracking off {off:.2f} s/trial, on {on:.2f} s/trial, ratio {on / off:.3f}x")
+
+
+def _sends(seen: dict[str, list[tuple[float, int]]], epochs: int) -> str:
+    """Per trial run: how many times its val_loss points grew before it ended, and when (seconds of the study)."""
+    runs = sorted((history for history in seen.values() if history[-1][1] == epochs), key=lambda h: h[0][0])
+    parts = []
+    for history in runs:
+        streamed = [(t, count) for t, count in history if count < epochs]
+        ended = history[-1][0]
+        gaps = [b[0] - a[0] for a, b in zip(streamed, streamed[1:], strict=False)]
+        every = f", every {statistics.median(gaps):.1f} s" if gaps else ""
+        span = f" from {streamed[0][0]:.0f} s to {streamed[-1][0]:.0f} s" if streamed else ""
+        parts.append(f"{len(streamed)} sends seen while training{span}{every}, all {epochs} at {ended:.0f} s")
+    others = len(seen) - len(runs)
+    return "runs: " + "; ".join(parts) + (f" (+{others} other runs with val_loss)" if others else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["trainer", "tracking", "all"], default="all")
+    parser.add_argument("--part", choices=["trainer", "tracking", "streaming", "all"], default="all")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--long-trials", type=int, default=2, help="trials per study of the streaming part")
+    parser.add_argument("--long-epochs", type=int, default=3000, help="epochs of a streaming part's trial")
     args = parser.parse_args()
     if args.part in ("trainer", "all"):
         trainer_part(args.repeats)
     if args.part in ("tracking", "all"):
         tracking_part(args.trials, max(1, args.repeats // 2))
+    if args.part in ("streaming", "all"):
+        streaming_part(args.long_trials, max(1, args.repeats // 2), args.long_epochs)
 
 
 if __name__ == "__main__":
