@@ -33,7 +33,7 @@ class TrainRun(TrackedRun):
         self._title = f"optflow train: {config.objective.function or config.data.factory or config.data.name}"
 
     def epoch(self, record: EpochRecord) -> None:
-        pass
+        self._stream(record)  # a long run's curves grow in the UI while it trains
 
     def finish(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
         run_id = self.run_id()
@@ -47,6 +47,7 @@ class TrainRun(TrackedRun):
             preprocessing=self._preprocessing,
             input_example=self._input_example,
             terminate=not os.environ.get("MLFLOW_RUN_ID"),
+            streamed=self._streamed,
         )
         self._background.submit(mlflow_runs.finish_run, self._tracking_uri, run_id, finished)
 

@@ -41,6 +41,22 @@ class TrackedRun:
         self._tracking_uri = tracking_uri
         self._created = created
         self.config = config
+        self._started_ms = int(time.time() * 1000)
+        self._unsent: list[EpochRecord] = []  # epochs not yet streamed
+        self._streamed = 0
+        self._sent_at = 0.0  # training seconds at the last send
+
+    def _stream(self, record: EpochRecord) -> None:
+        """A long run's epochs go to MLflow while it trains, at most every `stream_seconds()` of training, so its
+        curves can be watched; a cheap run's are sent in one batch with its end (one call instead of many)."""
+        self._unsent.append(record)
+        if record.seconds - self._sent_at >= stream_seconds() and self._created.done():
+            run_id = self.run_id()
+            if run_id is not None:
+                records, self._unsent = tuple(self._unsent), []
+                self._background.submit(mlflow_runs.log_epochs, self._tracking_uri, run_id, records, self._started_ms)
+                self._streamed += len(records)
+                self._sent_at = record.seconds
 
     def run_id(self) -> str | None:
         """The run's id once it exists; None if it could not be made (the tracking process said why)."""
@@ -63,10 +79,6 @@ class TrialRun(TrackedRun):
         self._trial = trial
         self._linked = False
         self._finished_run: Future | None = None
-        self._started_ms = int(time.time() * 1000)
-        self._unsent: list[EpochRecord] = []  # epochs not yet streamed
-        self._streamed = 0
-        self._sent_at = 0.0  # training seconds at the last send
 
     def logged(self) -> bool:
         """Whether the run was made and ended as the trial did (once the tracking process is closed)."""
@@ -74,20 +86,11 @@ class TrialRun(TrackedRun):
         return self.run_id() is not None and done is not None and done.done() and done.exception() is None
 
     def epoch(self, record: EpochRecord) -> None:
-        """One epoch ended; the run is linked from the trial as soon as it exists, so a crash can be traced.
-
-        A long trial's epochs go to MLflow while it runs, at most every `STREAM_SECONDS` of training, so its
-        curves can be watched; a cheap trial's are sent in one batch with its end (one call instead of many)."""
+        """One epoch ended; the run is linked from the trial as soon as it exists, so a crash can be traced,
+        and a long trial's epochs stream (`_stream`)."""
         if not self._linked and self._created.done():
             self._link()
-        self._unsent.append(record)
-        if record.seconds - self._sent_at >= stream_seconds() and self._created.done():
-            run_id = self.run_id()
-            if run_id is not None:
-                records, self._unsent = tuple(self._unsent), []
-                self._background.submit(mlflow_runs.log_epochs, self._tracking_uri, run_id, records, self._started_ms)
-                self._streamed += len(records)
-                self._sent_at = record.seconds
+        self._stream(record)
 
     def _link(self) -> str | None:
         run_id = self.run_id()

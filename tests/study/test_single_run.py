@@ -26,3 +26,23 @@ def test_one_run_with_the_configs_params_epochs_and_model(tmp_path, monkeypatch)
     ]
     (model,) = client.search_logged_models([run.info.experiment_id])
     assert model.source_run_id == result.run_id
+
+
+def test_a_long_training_runs_epochs_reach_mlflow_while_it_trains(tmp_path, monkeypatch):
+    """With `OPTFLOW_STREAM_SECONDS=0` each epoch is sent as it ends: the run's history grows during training,
+    and holds each epoch once when it is over."""
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.setenv("OPTFLOW_STREAM_SECONDS", "0")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    seen = []
+
+    def watch(record):
+        (run,) = client.search_runs([client.get_experiment_by_name("long-train").experiment_id])
+        seen.append(len(client.get_metric_history(run.info.run_id, "val_loss")))
+
+    config = build_config({"study": {"name": "long"}, "data": {"name": "iris"}, "training": {"epochs": 4}})
+    result = run_training(config, RunOptions(tracking_uri=uri), on_epoch=watch)
+    assert seen == [1, 2, 3, 4]
+    history = client.get_metric_history(result.run_id, "val_loss")
+    assert sorted(m.step for m in history) == [0, 1, 2, 3]
