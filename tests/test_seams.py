@@ -30,6 +30,16 @@ def test_a_layer_loads_nothing_it_must_not_know(statement, forbidden):
     assert not loaded_after(statement) & forbidden
 
 
+def test_tracking_imports_neither_the_trainer_nor_the_study():
+    """Tracking sits after training in the data flow: it is handed records and outcomes, never calls back."""
+    code = (
+        "import sys, optflow.tracking.tracker, optflow.tracking.train_tracker, optflow.tracking.model_artifact\n"
+        "print(' '.join(m for m in sys.modules if m.startswith(('optflow.training', 'optflow.study'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == []
+
+
 def test_the_cli_reports_bad_input_before_loading_torch(tmp_path):
     """`optflow tune --sampler bayes` answers from the config layer alone: fast, whatever is installed."""
     code = (

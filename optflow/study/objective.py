@@ -20,7 +20,7 @@ from optflow.study.interrupts import interruptible
 from optflow.study.options import Reporter
 from optflow.study.own_loop import OwnLoopError, TrialReporter, run_own_loop
 from optflow.tracking.tracker import NullTracker, StudyTracker
-from optflow.training import TrainingDiverged, fit
+from optflow.training import TrainingDiverged, fit, resolve_device
 from optflow.training.criteria import metric_functions
 from optflow.training.optim import halved_batch
 
@@ -75,7 +75,8 @@ class Objective:
         params = suggest(trial, self.config)
         self.after_sampling()
         config = self.config.with_params(params)
-        run = self.tracker.trial_run(trial, params, config)
+        device = "" if config.own_loop else str(resolve_device(config.training.device))
+        run = self.tracker.trial_run(trial, params, config, device)
         study = config.study
         records: list[EpochRecord] = []
         state, reason, interrupted, value, artifacts = "FAIL", "", False, None, []

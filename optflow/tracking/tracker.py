@@ -62,7 +62,6 @@ from optflow.tracking.mlflow_runs import StudyRun
 from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, log_model, serialize_model
 from optflow.tracking.params import run_params, study_params
 from optflow.tracking.trial_run import NullTrialRun, TrialRun
-from optflow.training.loop import resolve_device
 from optflow.urls import mask_password
 
 if TYPE_CHECKING:
@@ -231,8 +230,11 @@ class StudyTracker:
         )
         return "\n\n".join(lines)
 
-    def trial_run(self, trial: optuna.Trial, params: Mapping[str, Any], config: Config) -> TrialRun | NullTrialRun:
-        """Start the trial's child run (in the tracking process) with `config`, the trial's resolved config."""
+    def trial_run(
+        self, trial: optuna.Trial, params: Mapping[str, Any], config: Config, device: str = ""
+    ) -> TrialRun | NullTrialRun:
+        """Start the trial's child run (in the tracking process) with `config`, the trial's resolved config, and
+        the device it trains on (tagged when given)."""
         trial.set_user_attr(ATTR_WORKER, WORKER_ID)
         if self.study_run is None:  # the study run could not be opened: nothing of this trial reaches MLflow
             self._unlogged += 1
@@ -243,8 +245,8 @@ class StudyTracker:
             TAG_SEARCHED: ",".join(params),
             TAG_WORKER: WORKER_ID,
         }
-        if not config.own_loop:
-            tags[TAG_DEVICE] = str(resolve_device(config.training.device))
+        if device:
+            tags[TAG_DEVICE] = device
         retried = trial_system_attrs(trial).get(SYSTEM_ATTR_RETRY_OF)  # set by Optuna's retry of a dead worker
         if retried is not None:
             tags[TAG_RETRY_OF] = str(retried)
@@ -344,7 +346,9 @@ class NullTracker:
     def open(self, study: optuna.Study, data: Dataset | None, changes: ChangeList = (), reopen: bool = True) -> None:
         pass
 
-    def trial_run(self, trial: optuna.Trial, params: Mapping[str, Any], config: Config) -> NullTrialRun:
+    def trial_run(
+        self, trial: optuna.Trial, params: Mapping[str, Any], config: Config, device: str = ""
+    ) -> NullTrialRun:
         trial.set_user_attr(ATTR_WORKER, WORKER_ID)
         return NullTrialRun(trial, config)
 
