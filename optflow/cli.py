@@ -186,7 +186,9 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
     from optflow.study.study import StorageFailed, run_study
     from optflow.study.workers import WorkersFailed, run_workers
 
-    options = replace(_options(args, _workers(args.workers or "1")), devices=parse_devices(args.devices))
+    options = replace(
+        _options(args, _workers(args.workers or "1")), devices=parse_devices(args.devices, config.training.device)
+    )
     try:
         result = run_workers(config, options) if options.workers > 1 else run_study(config, options)
     except (WorkersFailed, StorageFailed) as error:

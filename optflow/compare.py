@@ -184,43 +184,33 @@ def summary_table(rows: list[dict]) -> str:
 
 def comparison_figure(results: list[SamplerResult], metric: str, target: float, title: str):
     """Median best-so-far per sampler with the interquartile band, and the target as a dashed line."""
-    from optflow.tracking.plots import new_figure
-
-    figure, axis = new_figure()
-    for result in results:
-        steps = np.arange(1, result.curves.shape[1] + 1)
-        median = np.nanmedian(result.curves, axis=0)
-        low, high = np.nanpercentile(result.curves, [25, 75], axis=0)
-        axis.plot(steps, median, label=result.sampler)
-        axis.fill_between(steps, low, high, alpha=0.2)
-    axis.axhline(target, color="grey", linestyle="--", linewidth=1, label="target")
-    if all(np.nanmin(r.curves) > 0 for r in results):
-        axis.set_yscale("log")
-    axis.set_xlabel("trial")
-    axis.set_ylabel(f"best {metric} so far")
-    axis.set_title(title)
-    axis.legend(loc="best", fontsize="small")
-    return figure
+    series = [(r.sampler, np.arange(1, r.curves.shape[1] + 1), r.curves) for r in results]
+    return _bands_figure(series, "trial", results, metric, target, title)
 
 
 def epochs_figure(results: list[SamplerResult], metric: str, target: float, title: str):
     """Median best-so-far per strategy against the training epochs spent (quartile band): what a pruner saves."""
+    grid = np.linspace(0, max(float(r.epochs[:, -1].max()) for r in results), 200)
+    series = [(r.sampler, grid, by_epochs(r, grid)) for r in results]
+    return _bands_figure(series, "training epochs spent", results, metric, target, title)
+
+
+def _bands_figure(series: list, xlabel: str, results: list[SamplerResult], metric: str, target: float, title: str):
+    """(label, x, curves of shape (seeds, len(x))) -> the median of each with its interquartile band."""
     from optflow.tracking.plots import new_figure
 
     figure, axis = new_figure()
-    grid = np.linspace(0, max(float(r.epochs[:, -1].max()) for r in results), 200)
-    for result in results:
-        curves = by_epochs(result, grid)
-        with warnings.catch_warnings():  # before every seed's first complete trial there is nothing to draw
+    for label, x, curves in series:
+        with warnings.catch_warnings():  # where no seed has a complete trial yet there is nothing to draw
             warnings.simplefilter("ignore", RuntimeWarning)
             median = np.nanmedian(curves, axis=0)
             low, high = np.nanpercentile(curves, [25, 75], axis=0)
-        axis.plot(grid, median, label=result.sampler)
-        axis.fill_between(grid, low, high, alpha=0.2)
+        axis.plot(x, median, label=label)
+        axis.fill_between(x, low, high, alpha=0.2)
     axis.axhline(target, color="grey", linestyle="--", linewidth=1, label="target")
     if all(np.nanmin(r.curves) > 0 for r in results):
         axis.set_yscale("log")
-    axis.set_xlabel("training epochs spent")
+    axis.set_xlabel(xlabel)
     axis.set_ylabel(f"best {metric} so far")
     axis.set_title(title)
     axis.legend(loc="best", fontsize="small")

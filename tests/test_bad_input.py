@@ -99,6 +99,14 @@ BAD_INPUT = {
         ["--set", "search.precision={type: categorical, choices: [fp32, fp16]}"],
         "search.precision.choices must be fp32 or bf16 on the CPU (fp16 needs a CUDA device); got 'fp16'",
     ),
+    "accumulation with full batches": (
+        ["--set", "training.optimizer=gd training.gradient_accumulation_steps=2"],
+        "training.gradient_accumulation_steps must be 1 with full-batch training",
+    ),
+    "label smoothing on regression": (
+        ["--data", "diabetes", "--set", "training.label_smoothing=0.1"],
+        "training.label_smoothing must be 0 for regression data (diabetes): it smooths class targets; got 0.1",
+    ),
     "nesterov without momentum": (
         ["--set", "training.optimizer=nesterov training.momentum=0"],
         "training.momentum must be in (0, 1) with optimizer nesterov; got 0.0",

@@ -322,6 +322,12 @@ def _check_consistency(config: Config) -> None:
         raise UsageError(f"study.log_models must be best when study.register_model is set; got {study.log_models!r}")
     if study.metric in METRICS_MAXIMIZED and study.direction == "minimize":
         raise UsageError(f"study.direction must be maximize or auto for metric {study.metric}; got 'minimize'")
+    training = config.training
+    if training.gradient_accumulation_steps > 1 and (training.optimizer == "gd" or training.batch_size == "full"):
+        raise UsageError(
+            "training.gradient_accumulation_steps must be 1 with full-batch training (one step per epoch already "
+            f"takes every row); got {training.gradient_accumulation_steps}"
+        )
     if config.training.optimizer == "nesterov" and config.training.momentum == 0:
         raise UsageError("training.momentum must be in (0, 1) with optimizer nesterov; got 0.0")
     check_search(config)
@@ -337,6 +343,11 @@ TASK_METRICS = {
 
 def check_task(config: Config, task: str, data_name: str) -> None:
     """The study's metric is one the data's task reports (known once the data is loaded)."""
+    if task == "regression" and config.training.label_smoothing > 0 and not config.training.loss:
+        raise UsageError(
+            f"training.label_smoothing must be 0 for regression data ({data_name}): it smooths class targets; "
+            f"got {config.training.label_smoothing}"
+        )
     allowed = (*TASK_METRICS.get(task, ("val_loss",)), *config.study.extra_metrics)
     metric = config.study.metric
     if metric not in allowed:

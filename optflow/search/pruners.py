@@ -2,7 +2,8 @@
 
 Successive halving (Jamieson & Talwalkar 2016; ASHA, Li et al. 2020) and Hyperband (Li et al. 2018) are Optuna's,
 with epochs as the resource. A trial reports step e after epoch e (0-based), so the rungs (steps 1, 3, 9, ...
-with a reduction factor of 3) judge after 2, 4, 10, ... epochs, and Hyperband's largest budget is the last step.
+with a reduction factor of 3) judge after 2, 4, 10, ... epochs; Hyperband's largest budget is the epochs (its
+last step + 1, as Optuna's own "auto" takes it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ PRUNERS: dict[str, Callable[[MaxEpochs], optuna.pruners.BasePruner]] = {
     # Rungs at steps 1, 3, 9, ...; a third of the trials at each rung go on.
     "sha": lambda max_epochs: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
     "hyperband": lambda max_epochs: optuna.pruners.HyperbandPruner(
-        min_resource=1, max_resource=max_epochs if max_epochs == "auto" else max(1, max_epochs - 1), reduction_factor=3
+        min_resource=1, max_resource=max_epochs, reduction_factor=3
     ),
 }
 

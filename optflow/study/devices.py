@@ -11,10 +11,12 @@ from optflow.config import Config
 from optflow.errors import UsageError
 
 
-def parse_devices(value: str) -> tuple[int, ...]:
-    """`--devices 0,2` -> (0, 2), checked against the CUDA devices torch sees."""
+def parse_devices(value: str, device: str = "auto") -> tuple[int, ...]:
+    """`--devices 0,2` -> (0, 2), checked against the CUDA devices torch sees and the config's `device`."""
     if not value:
         return ()
+    if device == "cpu":
+        raise UsageError(f"--devices needs training.device cuda or auto (the workers train on the CPU); got {value!r}")
     count = torch.cuda.device_count()
     if count == 0:
         raise UsageError(f"--devices needs CUDA devices (torch sees none on this machine); got {value!r}")
@@ -35,3 +37,10 @@ def pinned(config: Config, worker_index: int, devices: tuple[int, ...] = ()) -> 
         return config
     choices = devices or tuple(range(torch.cuda.device_count()))
     return replace(config, training=replace(config.training, device=f"cuda:{choices[worker_index % len(choices)]}"))
+
+
+def use_device(config: Config) -> None:
+    """Make a pinned worker's GPU its current device, so code that uses the current one (a user's `.cuda()`,
+    kernels' autotuning) does not open a context on GPU 0 from every worker."""
+    if config.training.device.startswith("cuda:"):
+        torch.cuda.set_device(torch.device(config.training.device))

@@ -22,7 +22,7 @@ from optflow.search.optuna_private import set_study_system_attr, study_system_at
 
 DEFINITION_ATTR = "optflow:definition"  # study system attrs
 SETTINGS_ATTR = "optflow:settings"
-RUNTIME_FIELDS = ("device", "threads", "num_workers", "pin_memory")  # change speed, not results
+RUNTIME_FIELDS = ("device", "threads", "num_workers", "pin_memory", "compile")  # change speed, not results
 SETTINGS = ("sampler", "pruner", "n_trials", "seed")  # study fields a later session may change
 
 

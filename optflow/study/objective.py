@@ -42,11 +42,12 @@ class Objective:
         self.metrics = metric_functions(self.config.study.extra_metrics)  # the user's, resolved once
 
     def _train(
-        self, trial: optuna.Trial, config: Config, on_epoch: Callable[[EpochRecord], None]
-    ) -> tuple[nn.Module, int | None]:
-        """Build and train the trial's model; returns it and, when CUDA ran out of memory before the first epoch
-        ended and the trial was retried once with half the batch, the batch size it really used."""
-        used = None
+        self, config: Config, on_epoch: Callable[[EpochRecord], None], retried: Callable[[Config, int], None]
+    ) -> nn.Module:
+        """Build and train the trial's model and return it. When CUDA runs out of memory before the first epoch
+        ends, the trial is retried once on half the batch with twice the accumulation (the same rows per step,
+        so the same learning rate and schedule), and `retried` hears of it."""
+        halved: Config | None = None
         while True:
             model = build_model(config, self.data.spec)
             epochs = fit(model, self.data, config.training, config.study.metric, config.study.maximize, self.metrics)
@@ -56,19 +57,20 @@ class Objective:
                     with interruptible():  # Ctrl-C stops the trial only inside training steps, not mid-bookkeeping
                         record = next(epochs, None)
                     if record is None:
-                        return model, used
+                        return model
                     trained_an_epoch = True
                     on_epoch(record)
             except torch.cuda.OutOfMemoryError:
                 rows = len(self.data.train_set) if self.data.train_set is not None else len(self.data.y_train)
-                halved = halved_batch(config.training, rows)
-                if trained_an_epoch or used is not None or halved is None:
+                batch = halved_batch(config.training, rows)
+                if trained_an_epoch or halved is not None or batch is None:
                     raise
-                del model, epochs
-                torch.cuda.empty_cache()
-                config, used = config.with_params({"batch_size": halved}), halved
-                trial.set_user_attr(ATTR_BATCH_SIZE_USED, halved)
-                self.reporter.notice(f"trial {trial.number}: CUDA out of memory; retrying with batch_size {halved}")
+                accumulation = config.training.gradient_accumulation_steps * 2
+                halved = config.with_params({"batch_size": batch, "gradient_accumulation_steps": accumulation})
+            del model, epochs  # outside the except block, whose traceback holds the failed step's tensors
+            torch.cuda.empty_cache()
+            config = halved
+            retried(halved, halved.training.batch_size)
 
     def __call__(self, trial: optuna.Trial) -> float:
         started, started_ms = time.perf_counter(), int(time.time() * 1000)
@@ -89,15 +91,24 @@ class Objective:
                 raise optuna.TrialPruned(f"pruned at epoch {record.epoch} by the {study.pruner} pruner")
 
         model, batch_size_used = None, None
+
+        def retried(halved: Config, batch: int) -> None:
+            nonlocal batch_size_used
+            batch_size_used = batch
+            run.config = halved  # its config.yaml: what ran
+            trial.set_user_attr(ATTR_BATCH_SIZE_USED, batch)
+            self.reporter.notice(
+                f"trial {trial.number}: CUDA out of memory; retrying with batch_size {batch} and "
+                f"gradient_accumulation_steps {halved.training.gradient_accumulation_steps}"
+            )
+
         try:
             if config.own_loop:
                 artifacts = run_own_loop(config, params, TrialReporter(trial.number, config, on_epoch))
                 if not records:
                     raise OwnLoopError("objective returned without reporting an epoch (reporter.epoch)")
             else:
-                model, batch_size_used = self._train(trial, config, on_epoch)
-                if batch_size_used is not None:
-                    run.config = config.with_params({"batch_size": batch_size_used})  # its config.yaml: what ran
+                model = self._train(config, on_epoch, retried)
             value = best_value(records, study.metric, study.maximize)
             state = "COMPLETE"
             return value

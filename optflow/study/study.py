@@ -19,7 +19,7 @@ from optflow.search.optuna_private import set_study_system_attr
 from optflow.search.pruners import make_pruner
 from optflow.search.samplers import make_sampler
 from optflow.study.budget import budget, in_flight, spends_budget, study_trials, trials_used
-from optflow.study.devices import pinned
+from optflow.study.devices import pinned, use_device
 from optflow.study.identity import check_identity
 from optflow.study.interrupts import protected
 from optflow.study.lock import StudyLock
@@ -106,6 +106,7 @@ def run_study(
     if data is not None:
         preflight(config, data)
     config = pinned(config, options.worker_index, options.devices)
+    use_device(config)
     lock = StudyLock(config.study.storage, config.study.name)
     tracker: StudyTracker | NullTracker = NullTracker()
     if options.tracking:

@@ -16,6 +16,9 @@ class CompiledModel:
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
+        import torch._dynamo
+
+        torch._dynamo.reset()  # each trial's model compiles afresh: no recompile limit reached across trials
         self._compiled: Any = torch.compile(model)
 
     def __call__(self, x: Any) -> Any:
@@ -23,10 +26,13 @@ class CompiledModel:
             return self.model(x)
         try:
             return self._compiled(x)
-        except Exception as error:  # noqa: BLE001 - any backend failure; a real model error repeats below
+        except torch.cuda.OutOfMemoryError:
+            raise  # the batch, not the compiler: the trial's out-of-memory handling takes it
+        except Exception as error:  # noqa: BLE001 - a backend failure, or the model's own error
+            output = self.model(x)  # the model's own error is raised here, without a word about compiling
             _warn(error)
             self._compiled = None
-            return self.model(x)
+            return output
 
     def train(self, mode: bool = True) -> CompiledModel:
         self.model.train(mode)

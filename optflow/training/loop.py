@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
@@ -20,7 +20,7 @@ from optflow.config import TrainingConfig
 from optflow.data import CLASSIFICATION, LANGUAGE_MODELING, Dataset
 from optflow.errors import UsageError
 from optflow.records import EpochRecord
-from optflow.training.compilation import compiled
+from optflow.training.compilation import CompiledModel, compiled
 from optflow.training.criteria import Criterion, loss_function
 from optflow.training.optim import full_batch, make_optimizer, weight_parameters
 from optflow.training.precision import Precision, clip
@@ -76,9 +76,11 @@ def fit(
     precision = Precision(config.precision, device)
     forward = compiled(model) if config.compile else model
     loss_fn = loss_function(data.task, config.loss, config.label_smoothing)
+    # with the user's loss, the task's metric needs the task's own loss beside it
+    task_loss = loss_function(data.task) if config.loss else None
     validate = partial(
-        _validate, forward, precision, data.task, loss_function(data.task, config.loss), loss_function(data.task),
-        metrics or {}, data.target_scale,
+        _validate, forward, precision, data.task, loss_function(data.task, config.loss), task_loss, metrics or {},
+        data.target_scale,
     )  # fmt: skip
     l1_weights = weight_parameters(model) if config.l1 > 0 else []
 
@@ -92,7 +94,7 @@ def fit(
     shares = [size / step_rows[i // k] for i, size in enumerate(sizes)]
     closes_step = [i % k == k - 1 or i == len(sizes) - 1 for i in range(len(sizes))]
     steps_per_epoch = len(step_rows)
-    rate = step_rates(config, steps_per_epoch, batch * k)
+    rate = step_rates(config, steps_per_epoch, step_rows[0])  # rows of a full optimiser step
     if loaders:
         train_batches = _loader(data.train_set, batch, config, shuffle)
     best, best_state, epochs_since_best = math.inf, None, 0
@@ -130,9 +132,9 @@ def fit(
 
         train_loss = torch.stack(batch_losses) @ batch_sizes / n
         if loaders:
-            measured = validate(train_loss, _to(device, _loader(data.val_set, batch, config)), to_host=True)
+            measured = validate(train_loss, _to(device, _loader(data.val_set, batch, config)))
         else:
-            measured = validate(train_loss, [(data.x_val, data.y_val)], to_host=False)
+            measured = validate(train_loss, [(data.x_val, data.y_val)])
         seconds = time.perf_counter() - started
         peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
         record = EpochRecord(
@@ -190,22 +192,21 @@ def _to(device: torch.device, batches: Any) -> Iterator:
 
 @torch.no_grad()
 def _validate(
-    model: Callable[[torch.Tensor], torch.Tensor],
+    model: nn.Module | CompiledModel,
     precision: Precision,
     task: str,
     loss_fn: Criterion,
-    task_loss: Criterion,
+    task_loss: Criterion | None,
     metrics: Mapping[str, Criterion],
     target_scale: float,
     train_loss: torch.Tensor,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    to_host: bool,
 ) -> dict[str, Any]:
     """The epoch's losses and validation metrics, summed over batches on the device and read with one host
     synchronisation. The task's metric (accuracy, RMSE, bits per character) comes from the outputs, whatever
-    loss trains the model; extra metrics see the whole validation set's outputs at once (on the host when the
-    data comes in batches, so device memory stays bounded)."""
-    getattr(model, "eval", lambda: None)()
+    loss trains the model (`task_loss` beside the user's loss); extra metrics see the whole validation set's
+    outputs at once, on the host (as numpy and scikit-learn take them), so device memory stays bounded."""
+    model.eval()
     sums: dict[str, torch.Tensor] = {}
     outputs, targets, count = [], [], 0
     for x, y in batches:
@@ -213,13 +214,13 @@ def _validate(
             output = model(x).float()
         rows = len(y)
         _add(sums, "val_loss", loss_fn(output, y) * rows)
-        if task_loss is not loss_fn:
+        if task_loss is not None:
             _add(sums, "task_loss", task_loss(output, y) * rows)
         if task == CLASSIFICATION:
             _add(sums, "correct", (output.argmax(dim=1) == y).sum())
         if metrics:
-            outputs.append(output.cpu() if to_host else output)
-            targets.append(y.cpu() if to_host else y)
+            outputs.append(output.cpu())
+            targets.append(y.cpu())
         count += rows
     names = list(sums)
     train, *values = torch.stack([train_loss, *(sums[name] for name in names)]).tolist()

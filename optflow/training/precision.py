@@ -40,13 +40,6 @@ class Precision:
         else:
             optimizer.step()
 
-    def state_dict(self) -> dict[str, Any]:
-        return self.scaler.state_dict() if self.scaler else {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.scaler and state:
-            self.scaler.load_state_dict(state)
-
 
 def clip(parameters: Iterable[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
     """Scale the gradients so that their global L2 norm is at most `max_norm`; returns the norm before."""

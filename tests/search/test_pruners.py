@@ -17,12 +17,12 @@ def test_every_pruner_builds():
         assert isinstance(make_pruner(name, 9), optuna.pruners.BasePruner)
 
 
-def test_hyperbands_largest_budget_is_the_last_epoch_a_trial_can_run():
+def test_hyperbands_largest_budget_is_the_most_epochs_a_trial_runs():
     fixed = build_config({"training": {"epochs": 27}, "study": {"pruner": "hyperband"}})
     searched = build_config({"training": {"epochs": 5}, "search": {"epochs": {"type": "int", "low": 3, "high": 40}}})
     chosen = build_config({"search": {"epochs": {"type": "categorical", "choices": [10, 30, 20]}}})
     assert [max_epochs(c) for c in (fixed, searched, chosen)] == [27, 40, 30]
-    assert make_pruner("hyperband", 27)._max_resource == 26  # the step of epoch 27
+    assert make_pruner("hyperband", 27)._max_resource == 27  # Optuna's convention: the last step + 1
 
 
 @pytest.mark.parametrize("pruner", ["sha", "hyperband"])

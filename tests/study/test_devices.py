@@ -44,7 +44,12 @@ def test_devices_without_a_gpu_are_refused_in_one_line(workdir, capsys):
         pytest.skip("this machine has CUDA devices")
     from optflow.cli import main
 
-    assert main(["tune", "--devices", "0", "--n-trials", "1", "--quiet"]) == 2
+    assert main(["tune", "--devices", "0", "--set", "training.device=auto", "--n-trials", "1", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err == "optflow: error: --devices needs CUDA devices (torch sees none on this machine); got '0'\n"
     assert not (workdir / "optuna.db").exists()
+
+
+def test_devices_for_a_cpu_study_are_refused(three_gpus):
+    with pytest.raises(UsageError, match=r"^--devices needs training.device cuda or auto .*; got '0'$"):
+        parse_devices("0", "cpu")
