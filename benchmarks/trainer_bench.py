@@ -8,16 +8,20 @@ Part 1 (trainer): samples/second of `optflow.training.fit` and of a hand-written
 (same model, data, batch size, optimiser, one thread, a validation pass per epoch), best of several repeats.
 Part 2 (tracking): seconds per trial of a small digits study with MLflow tracking on and off.
 Part 3 (streaming): the same for long digits trials (`--long-epochs`, 30-60 s each), whose epochs go to MLflow
-while they train (every `OPTFLOW_STREAM_SECONDS`, 5 s of training); studies alternate off and on. In the
-tracking-on studies a thread counts each trial run's `val_loss` points in the MLflow store once a second, which
-shows each send as the count growing while the trial still trains (the points' timestamps cannot: each is
-stamped with its epoch's end, however late it is sent).
+while they train (every `OPTFLOW_STREAM_SECONDS`, 5 s of training); studies alternate off and on, after a short
+warm-up study of each. Beside wall time it prints the CPU seconds per trial of this process (from the first
+trial's start to the last one's end) and of the tracking process (the whole study: start, store, calls), since on
+a machine without an idle core the tracking process's work shows up as training time. In the tracking-on studies
+a thread counts each trial run's `val_loss` points in the MLflow store once a second, which shows each send as
+the count growing while the trial still trains (the points' timestamps cannot: each is stamped with its epoch's
+end, however late it is sent).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import statistics
 import threading
@@ -31,6 +35,7 @@ import optflow
 from optflow.config import Config, DataConfig, ModelConfig, TrainingConfig
 from optflow.data import load_dataset
 from optflow.models import build_model
+from optflow.study.options import SilentReporter
 from optflow.training import fit
 
 CASES = {
@@ -154,44 +159,88 @@ class StoreWatcher:
         return self.seen
 
 
-def streaming_part(n_trials: int, repeats: int, epochs: int) -> None:
-    """Median seconds per long trial with tracking on and off, studies alternated; and the sends seen."""
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuClock(SilentReporter):
+    """Reads this process's CPU time when the trials begin (the stores are ready) and as each trial ends."""
+
+    def __init__(self) -> None:
+        self.marks: list[float] = []
+
+    def start(self, config, total: int, done: int) -> None:
+        self.marks = [time.process_time()]
+
+    def trial_ended(self, outcome, worker: str) -> None:
+        self.marks.append(time.process_time())
+
+    def per_trial(self) -> float:
+        return (self.marks[-1] - self.marks[0]) / max(1, len(self.marks) - 1)
+
+
+def _long_study(n_trials: int, epochs: int, tracking: bool) -> tuple[float, float, float, str]:
+    """Seconds per trial, CPU seconds per trial of this process (from the first trial's start to the last one's
+    end), CPU seconds of its children in the whole study (the tracking process: its start, the store's creation,
+    every call; counted once the study joins it at its end), and the sends seen (tracking on)."""
     import tempfile
 
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = {
+            "study.name": "bench",
+            "study.n_trials": n_trials,
+            "study.sampler": "random",
+            "study.storage": f"sqlite:///{tmp}/optuna.db",
+            "study.log_models": "none",
+            "training.epochs": epochs,
+        }
+        watcher = StoreWatcher(Path(tmp) / "mlflow.db") if tracking else None
+        clock, children = CpuClock(), _cpu(resource.RUSAGE_CHILDREN)
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        result = optflow.tune({}, overrides=overrides, tracking=tracking, tracking_uri=uri, reporter=clock)
+        children = _cpu(resource.RUSAGE_CHILDREN) - children
+        sends = _sends(watcher.stop(), epochs) if watcher is not None else ""
+    return result.seconds_per_trial, clock.per_trial(), children, sends
+
+
+def streaming_part(n_trials: int, repeats: int, epochs: int) -> None:
+    """Median seconds per long trial with tracking on and off, studies alternated after a warm-up study of each
+    (imports, the tracking process's first start), with the CPU seconds spent here and in the tracking process:
+    on a machine with no idle core the tracking process's CPU slows training down, and wall time alone mixes it
+    with whatever else runs."""
     stream = float(os.environ.get("OPTFLOW_STREAM_SECONDS", "5"))
     print(
         f"{epochs}-epoch digits trials (MLP 64-128-10, batch 64), {n_trials} trials x {repeats} studies each, "
         f"epochs streamed every {stream:g} s of training when tracking is on:",
         flush=True,
     )
-    per_trial: dict[bool, list[float]] = {False: [], True: []}
+    _long_study(1, 1, True), _long_study(1, 1, False)  # warm-up
+    wall: dict[bool, list[float]] = {False: [], True: []}
+    cpu: dict[bool, list[float]] = {False: [], True: []}
     for tracking in (False, True) * repeats:
-        with tempfile.TemporaryDirectory() as tmp:
-            overrides = {
-                "study.name": "bench",
-                "study.n_trials": n_trials,
-                "study.sampler": "random",
-                "study.storage": f"sqlite:///{tmp}/optuna.db",
-                "study.log_models": "none",
-                "training.epochs": epochs,
-            }
-            watcher = StoreWatcher(Path(tmp) / "mlflow.db") if tracking else None
-            started = time.perf_counter()
-            result = optflow.tune({}, overrides=overrides, tracking=tracking, tracking_uri=f"sqlite:///{tmp}/mlflow.db")
-            wall = time.perf_counter() - started
-            per_trial[tracking].append(result.seconds_per_trial)
-            mode = "on " if tracking else "off"
-            line = f"  tracking {mode} {result.seconds_per_trial:6.2f} s/trial ({wall:.0f} s study)"
-            if watcher is not None:
-                line += "; " + _sends(watcher.stop(), epochs)
-            print(line, flush=True)
-    off, on = statistics.median(per_trial[False]), statistics.median(per_trial[True])
+        started = time.perf_counter()
+        per_trial, own, tracker, sends = _long_study(n_trials, epochs, tracking)
+        wall[tracking].append(per_trial)
+        cpu[tracking].append(own)
+        mode = "on " if tracking else "off"
+        line = f"  tracking {mode} {per_trial:6.2f} s/trial, CPU {own:6.2f} s/trial here"
+        if tracking:
+            line += f", {tracker:.1f} s in the tracking process"
+        line += f" ({time.perf_counter() - started:.0f} s study)" + (f"; {sends}" if sends else "")
+        print(line, flush=True)
+    off, on = statistics.median(wall[False]), statistics.median(wall[True])
+    cpu_off, cpu_on = statistics.median(cpu[False]), statistics.median(cpu[True])
     print(f"  median: tracking off {off:.2f} s/trial, on {on:.2f} s/trial, ratio {on / off:.3f}x")
+    ratio = cpu_on / cpu_off
+    print(f"  median CPU here: tracking off {cpu_off:.2f} s/trial, on {cpu_on:.2f} s/trial, ratio {ratio:.3f}x")
 
 
 def _sends(seen: dict[str, list[tuple[float, int]]], epochs: int) -> str:
     """Per trial run: how many times its val_loss points grew before it ended, and when (seconds of the study)."""
     runs = sorted((history for history in seen.values() if history[-1][1] == epochs), key=lambda h: h[0][0])
+    if not runs:
+        return "no trial run with all its val_loss points in the store"
     parts = []
     for history in runs:
         streamed = [(t, count) for t, count in history if count < epochs]
