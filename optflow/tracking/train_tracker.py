@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from optflow.config import Config
 from optflow.contract import TAG_DATA, TAG_KIND
 from optflow.records import EpochRecord, TrialOutcome
-from optflow.tracking import mlflow_runs
+from optflow.tracking import mlflow_runs, system_metrics
 from optflow.tracking.background import Background
 from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, serialize_model
 from optflow.tracking.params import run_params
@@ -49,6 +49,8 @@ class TrainRun(TrackedRun):
             terminate=not os.environ.get("MLFLOW_RUN_ID"),
             streamed=self._streamed,
         )
+        if self.config.study.system_metrics:
+            self._background.submit(system_metrics.stop_monitor, run_id)
         self._background.submit(mlflow_runs.finish_run, self._tracking_uri, run_id, finished)
 
 
@@ -77,9 +79,8 @@ class TrainTracker:
             experiment = self._background.submit(
                 mlflow_runs.experiment_id, self.tracking_uri, config.study.experiment or f"{config.study.name}-train"
             ).result()
-            created = self._background.submit(
-                mlflow_runs.start_run, self.tracking_uri, experiment, "train", params, tags, dataset
-            )
+            start = system_metrics.start_monitored_run if config.study.system_metrics else mlflow_runs.start_run
+            created = self._background.submit(start, self.tracking_uri, experiment, "train", params, tags, dataset)
         created.result()  # the run exists before training starts, as `mlflow run` users expect
         return TrainRun(self._background, self.tracking_uri, created, config, data)
 

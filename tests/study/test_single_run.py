@@ -46,3 +46,13 @@ def test_a_long_training_runs_epochs_reach_mlflow_while_it_trains(tmp_path, monk
     assert seen == [1, 2, 3, 4]
     history = client.get_metric_history(result.run_id, "val_loss")
     assert sorted(m.step for m in history) == [0, 1, 2, 3]
+
+
+def test_system_metrics_reach_the_training_run_when_asked(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.05")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    raw = {"study": {"name": "sys", "system_metrics": True}, "data": {"name": "iris"}, "training": {"epochs": 200}}
+    result = run_training(build_config(raw), RunOptions(tracking_uri=uri))
+    run = MlflowClient(uri).get_run(result.run_id)
+    assert "system/cpu_utilization_percentage" in run.data.metrics and run.info.status == "FINISHED"
