@@ -37,8 +37,12 @@ def _as_config(
     workers: int = 1,
     loss: Callable[..., Any] | None = None,
     metrics: Sequence[Callable[..., Any]] = (),
+    objective: Callable[..., Any] | None = None,
 ) -> Config:
-    functions = _functions(workers, {"model.factory": model, "data.factory": data, "training.loss": loss})
+    functions = _functions(
+        workers,
+        {"model.factory": model, "data.factory": data, "training.loss": loss, "objective.function": objective},
+    )
     overrides = {**(overrides or {}), **functions}
     if metrics:
         overrides["study.metrics"] = [_functions(workers, {"study.metrics": m})["study.metrics"] for m in metrics]
@@ -75,7 +79,13 @@ def _functions(workers: int, functions: Mapping[str, Callable[..., Any] | None])
     return out
 
 
-_ARGUMENT = {"model.factory": "model", "data.factory": "data", "training.loss": "loss", "study.metrics": "metrics"}
+_ARGUMENT = {
+    "model.factory": "model",
+    "data.factory": "data",
+    "training.loss": "loss",
+    "study.metrics": "metrics",
+    "objective.function": "objective",
+}
 
 
 def tune(
@@ -86,6 +96,7 @@ def tune(
     data: Callable[..., Any] | None = None,
     loss: Callable[..., Any] | None = None,
     metrics: Sequence[Callable[..., Any]] = (),
+    objective: Callable[..., Any] | None = None,
     workers: int = 1,
     tracking: bool = True,
     tracking_uri: str | None = None,
@@ -96,7 +107,8 @@ def tune(
     `config` is a `Config`, a mapping shaped like the YAML file, or a path to one; `overrides` sets dotted
     fields (`{"study.n_trials": 10}`). `model` and `data` are the factories a config names by import path
     (`build(params, spec) -> nn.Module`, `load(params) -> DataSplits`), passed as functions, and so are `loss`
-    (`training.loss`) and `metrics` (`study.metrics`); with `workers > 1` they must be importable by name.
+    (`training.loss`), `metrics` (`study.metrics`) and `objective` (your own training loop, `run(params,
+    reporter)`: `objective.function`); with `workers > 1` they must be importable by name.
     Runs silently unless given a `reporter` (see `optflow.study.options`). Bad input raises
     `optflow.errors.UsageError` before anything is created.
     """
@@ -104,7 +116,7 @@ def tune(
     from optflow.study.study import run_study
     from optflow.study.workers import run_workers
 
-    config = _as_config(config, overrides, model, data, workers, loss, metrics)
+    config = _as_config(config, overrides, model, data, workers, loss, metrics, objective)
     options = RunOptions(
         tracking=tracking, tracking_uri=tracking_uri, workers=workers, reporter=reporter or SilentReporter()
     )
@@ -119,17 +131,18 @@ def train(
     data: Callable[..., Any] | None = None,
     loss: Callable[..., Any] | None = None,
     metrics: Sequence[Callable[..., Any]] = (),
+    objective: Callable[..., Any] | None = None,
     tracking: bool = True,
     tracking_uri: str | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
     """One training run with the config's fixed params (its `search` is ignored), logged as one MLflow run;
-    `model`, `data`, `loss` and `metrics` as for `tune`."""
+    `model`, `data`, `loss`, `metrics` and `objective` as for `tune`."""
     from optflow.study.options import RunOptions
     from optflow.study.single_run import run_training
 
     options = RunOptions(tracking=tracking, tracking_uri=tracking_uri)
-    return run_training(_as_config(config, overrides, model, data, 1, loss, metrics), options, on_epoch)
+    return run_training(_as_config(config, overrides, model, data, 1, loss, metrics, objective), options, on_epoch)
 
 
 def __getattr__(name: str) -> Any:

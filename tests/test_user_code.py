@@ -373,3 +373,22 @@ def test_torch_datasets_from_a_factory_train_through_loaders(project):
     assert study.best_value > 0.8  # three well-separated blobs
     run = MlflowClient().get_run(study.best_trial.user_attrs["mlflow_run_id"])
     assert run.data.params["num_workers"] == "0"  # the loaders' settings act, and are recorded
+
+
+def test_an_own_loop_passed_from_python(workdir):
+    """A notebook's training loop: searched, its metric reported per epoch, without an import path."""
+
+    def run(params, reporter):
+        for epoch in range(3):
+            reporter.epoch({"score": (params["x"] - 1.0) ** 2 + 1.0 / (epoch + 1)})
+
+    config = {
+        "study": {"name": "loop", "sampler": "random", "n_trials": 3, "metric": "score", "direction": "minimize"},
+        "objective": {"params": {"x": 0.0}},
+        "search": {"x": {"type": "float", "low": -2.0, "high": 2.0}},
+    }
+    result = optflow.tune(config, objective=run, tracking=False)
+    assert result.n_complete == 3
+    assert result.best_value == pytest.approx((result.best_params["x"] - 1.0) ** 2 + 1.0 / 3)
+    with pytest.raises(UsageError, match=r"^objective must be importable by name when workers > 1 .*got \S*run$"):
+        optflow.tune(config, objective=run, workers=2)
