@@ -96,6 +96,17 @@ def trainer_part(repeats: int) -> None:
         print(f"{name:34} {samples / t_theirs:>10,.0f} s/s {samples / t_ours:>10,.0f} s/s {t_theirs / t_ours:>6.2f}x")
 
 
+def study_overrides(directory: str, n_trials: int) -> dict:
+    """A throw-away random-search digits study in `directory`, logging no models."""
+    return {
+        "study.name": "bench",
+        "study.n_trials": n_trials,
+        "study.sampler": "random",
+        "study.storage": f"sqlite:///{directory}/optuna.db",
+        "study.log_models": "none",
+    }
+
+
 def tracking_part(n_trials: int, repeats: int) -> None:
     """Median seconds per trial (objective start to end, Optuna reporting included) with tracking on and off."""
     import tempfile
@@ -103,13 +114,7 @@ def tracking_part(n_trials: int, repeats: int) -> None:
     per_trial: dict[bool, list[float]] = {False: [], True: []}
     for tracking in (False, True) * repeats:
         with tempfile.TemporaryDirectory() as tmp:
-            overrides = {
-                "study.name": "bench",
-                "study.n_trials": n_trials,
-                "study.sampler": "random",
-                "study.storage": f"sqlite:///{tmp}/optuna.db",
-                "study.log_models": "none",
-            }
+            overrides = study_overrides(tmp, n_trials)
             result = optflow.tune({}, overrides=overrides, tracking=tracking, tracking_uri=f"sqlite:///{tmp}/mlflow.db")
             per_trial[tracking].append(result.seconds_per_trial)
     off, on = statistics.median(per_trial[False]), statistics.median(per_trial[True])
@@ -187,14 +192,7 @@ def _long_study(n_trials: int, epochs: int, tracking: bool) -> tuple[float, floa
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        overrides = {
-            "study.name": "bench",
-            "study.n_trials": n_trials,
-            "study.sampler": "random",
-            "study.storage": f"sqlite:///{tmp}/optuna.db",
-            "study.log_models": "none",
-            "training.epochs": epochs,
-        }
+        overrides = {**study_overrides(tmp, n_trials), "training.epochs": epochs}
         watcher = StoreWatcher(Path(tmp) / "mlflow.db") if tracking else None
         clock, children = CpuClock(), _cpu(resource.RUSAGE_CHILDREN)
         uri = f"sqlite:///{tmp}/mlflow.db"
