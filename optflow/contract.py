@@ -34,6 +34,7 @@ TAG_BATCH_SIZE_USED = "optflow.batch_size_used"  # the batch a trial really trai
 TAG_WORKER = "optflow.worker"  # host:pid of the process that ran the trial
 TAG_DEVICE = "optflow.device"  # the device the trial trained on: cpu, cuda:0, ...
 TAG_RETRY_OF = "optflow.retry_of"  # the dead worker's trial this one retries
+TAG_RESUMED_FROM = "optflow.resumed_from_epoch"  # a trial that resumed from a checkpoint: the epoch it resumed at
 TAG_SEARCHED = "optflow.searched"  # the params the sampler chose, comma-separated
 # The study (parent) run.
 TAG_OPTFLOW_STUDY = "optflow.study_name"
@@ -75,6 +76,9 @@ ATTR_EXPERIMENT_ID = "mlflow_experiment_id"
 ATTR_WORKER = "worker"
 ATTR_BATCH_SIZE_USED = "batch_size_used"  # set when CUDA ran out of memory and the trial ran on half the batch
 ATTR_FAIL_REASON = "fail_reason"  # set on trials that failed by themselves (divergence, errors), not when lost
+ATTR_INTERRUPTED = "interrupted"  # set on a trial Ctrl-C or SIGTERM stopped: the next session runs it again
+ATTR_RESUME_OF = "resume_of"  # a trial queued to resume an interrupted one from its checkpoint: that one's number
+ATTR_RESUMED_FROM = "resumed_from_epoch"  # a trial that resumed from a checkpoint: the epoch it resumed at
 # Study user attrs.
 ATTR_PARENT_RUN_ID = "mlflow_parent_run_id"
 ATTR_TRACKING_URI = "mlflow_tracking_uri"  # password masked

@@ -67,6 +67,7 @@ class TrialOutcome:
     metric: str = "val_loss"  # the study's metric, whose best value the run carries for sorting runs
     artifacts: Sequence[str] = ()  # files an own loop handed over, logged with the run
     batch_size_used: int | None = None  # set when CUDA ran out of memory and the trial was retried on half
+    resumed_from: int | None = None  # the epoch it resumed at from a checkpoint (its earlier epochs replayed)
 
     @property
     def complete(self) -> bool:

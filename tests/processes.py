@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -105,3 +106,29 @@ def mlflow_run(project: Path, directory: Path, experiment: str, params: dict) ->
     for name, value in params.items():
         command += ["-P", f"{name}={value}"]
     return subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True, timeout=600)
+
+
+def start(tmp_path: Path, config: Path, *flags: str, env: dict | None = None) -> subprocess.Popen:
+    """`optflow tune` in its own process group, as a terminal starts a command (stores in `tmp_path`)."""
+    env = {**os.environ, **(env or {}), "OPTFLOW_STORAGE": f"sqlite:///{tmp_path}/optuna.db"}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path}/mlflow.db"
+    env.pop("MLFLOW_RUN_ID", None)
+    command = [sys.executable, "-m", "optflow", "tune", "--config", str(config), "--quiet", *flags]
+    return subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def ctrl_c(process: subprocess.Popen) -> tuple[str, str]:
+    """SIGINT to the whole group; returns the output once every process of the group is gone."""
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=180)
+    wait_until(lambda: not group_alive(process.pid), timeout=60, what="every process of the group to exit")
+    return out, err

@@ -34,7 +34,7 @@ class StudyConfig:
     storage: str = "sqlite:///optuna.db"
     """Optuna RDB storage URL. Prefer the OPTFLOW_STORAGE environment variable for URLs with passwords."""
     pruner: str = "none"
-    """Early termination of unpromising trials: none or median."""
+    """Early termination of unpromising trials: none, median, sha (successive halving) or hyperband."""
     seed: int = 0
     """Sampler seed: the same seed and config give the same trials."""
     experiment: str = ""
@@ -192,6 +192,9 @@ class TrainingConfig:
     """fp32, bf16 (autocast, CPU and CUDA) or fp16 (autocast with a gradient scaler, CUDA only)."""
     compile: bool = False
     """Compile the model with torch.compile (falls back to eager with a warning where it cannot)."""
+    checkpoint_every: int = 10
+    """Epochs between a trial's checkpoints, which a retried or rerun trial resumes from; one is also written when
+    Ctrl-C or SIGTERM stops it and when it ends. 0 turns checkpoints off."""
     early_stopping_patience: int = 0
     """Stop after this many epochs without improvement of the monitored metric; 0 turns it off."""
     min_delta: float = 0.0

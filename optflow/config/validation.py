@@ -170,6 +170,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "gradient_accumulation_steps": number(int, 1),
         "precision": one_of(constant("fp32", "bf16", "fp16")),
         "compile": Rule(lambda: "true or false", _boolean, ("categorical",), "yes"),
+        "checkpoint_every": number(int, 0),
         "early_stopping_patience": number(int, 0),
         "min_delta": number(float, 0),
         "loss": REFERENCE,

@@ -22,7 +22,8 @@ from optflow.search.optuna_private import set_study_system_attr, study_system_at
 
 DEFINITION_ATTR = "optflow:definition"  # study system attrs
 SETTINGS_ATTR = "optflow:settings"
-RUNTIME_FIELDS = ("device", "threads", "num_workers", "pin_memory", "compile")  # change speed, not results
+# fields that change speed or what survives a crash, not results
+RUNTIME_FIELDS = ("device", "threads", "num_workers", "pin_memory", "compile", "checkpoint_every")
 SETTINGS = ("sampler", "pruner", "n_trials", "seed")  # study fields a later session may change
 
 

@@ -66,3 +66,10 @@ def protected() -> Any:
 def interruptible() -> Any:
     """Inside a `protected` block: the part where a signal may stop the work at once."""
     return _zone(True)
+
+
+def clean_point() -> None:
+    """Inside a `protected` block: raise a signal received since the last clean point, here (between two
+    optimiser steps, where a checkpoint can be written)."""
+    with interruptible():
+        pass

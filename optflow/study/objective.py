@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import optuna
 import torch
 from torch import nn
 
 from optflow.config import Config
-from optflow.contract import ATTR_BATCH_SIZE_USED, ATTR_FAIL_REASON, INTERRUPTED_REASON
+from optflow.contract import (
+    ATTR_BATCH_SIZE_USED,
+    ATTR_FAIL_REASON,
+    ATTR_INTERRUPTED,
+    ATTR_RESUMED_FROM,
+    INTERRUPTED_REASON,
+)
 from optflow.data import Dataset
 from optflow.models import build_model
 from optflow.records import BestSoFar, EpochRecord, TrialOutcome, best_value
 from optflow.search.space import suggest
-from optflow.study.interrupts import interruptible
+from optflow.study.checkpoints import checkpoint_path, trial_key
+from optflow.study.interrupts import clean_point, interruptible
 from optflow.study.options import Reporter
 from optflow.study.own_loop import OwnLoopError, TrialReporter, run_own_loop
 from optflow.tracking.tracker import NullTracker, StudyTracker
 from optflow.training import TrainingDiverged, fit, resolve_device
+from optflow.training.checkpoint import Checkpoints
 from optflow.training.criteria import metric_functions
 from optflow.training.optim import halved_batch
 
@@ -36,13 +46,34 @@ class Objective:
     reporter: Reporter
     worker: str = ""  # this worker's name among several
     after_sampling: Callable[[], None] = lambda: None  # releases the study lock once the params are drawn
+    checkpoint_dir: Path | None = None  # where trials keep their checkpoints; None: they keep none
     seconds: list[float] = field(default_factory=list)  # wall time of each trial this worker ran
 
     def __post_init__(self) -> None:
         self.metrics = metric_functions(self.config.study.extra_metrics)  # the user's, resolved once
 
+    def _checkpoints(self, trial: optuna.Trial, config: Config, params: dict) -> Checkpoints | None:
+        """The trial's checkpoint file: its own, or that of the trial it retries or resumes."""
+        if self.checkpoint_dir is None:
+            return None
+        training = config.training
+        return Checkpoints(
+            checkpoint_path(self.checkpoint_dir, trial_key(trial)),
+            training.checkpoint_every,
+            identity={
+                "params": params,
+                "batch": training.batch_size,
+                "accumulation": training.gradient_accumulation_steps,
+            },
+            clean_point=clean_point,
+        )
+
     def _train(
-        self, config: Config, on_epoch: Callable[[EpochRecord], None], retried: Callable[[Config, int], None]
+        self,
+        config: Config,
+        on_epoch: Callable[[EpochRecord], None],
+        retried: Callable[[Config, int], None],
+        checkpoints: Callable[[Config], Checkpoints | None],
     ) -> nn.Module:
         """Build and train the trial's model and return it. When CUDA runs out of memory before the first epoch
         ends, the trial is retried once on half the batch with twice the accumulation (the same rows per step,
@@ -50,11 +81,15 @@ class Objective:
         halved: Config | None = None
         while True:
             model = build_model(config, self.data.spec)
-            epochs = fit(model, self.data, config.training, config.study.metric, config.study.maximize, self.metrics)
+            saved = checkpoints(config)
+            study = config.study
+            epochs = fit(model, self.data, config.training, study.metric, study.maximize, self.metrics, saved)
+            # Ctrl-C stops the trial only inside training, not mid-bookkeeping: with checkpoints, between two steps
+            zone = nullcontext if saved else interruptible
             trained_an_epoch = False
             try:
                 while True:
-                    with interruptible():  # Ctrl-C stops the trial only inside training steps, not mid-bookkeeping
+                    with zone():
                         record = next(epochs, None)
                     if record is None:
                         return model
@@ -90,7 +125,12 @@ class Objective:
             if study.pruner != "none" and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {record.epoch} by the {study.pruner} pruner")
 
-        model, batch_size_used = None, None
+        model, batch_size_used, checkpoints = None, None, None
+
+        def trial_checkpoints(trained: Config) -> Checkpoints | None:
+            nonlocal checkpoints
+            checkpoints = self._checkpoints(trial, trained, params)
+            return checkpoints
 
         def retried(halved: Config, batch: int) -> None:
             nonlocal batch_size_used
@@ -108,7 +148,7 @@ class Objective:
                 if not records:
                     raise OwnLoopError("objective returned without reporting an epoch (reporter.epoch)")
             else:
-                model = self._train(config, on_epoch, retried)
+                model = self._train(config, on_epoch, retried, trial_checkpoints)
             value = best_value(records, study.metric, study.maximize)
             state = "COMPLETE"
             return value
@@ -121,6 +161,8 @@ class Objective:
             raise
         except KeyboardInterrupt:
             reason, interrupted = INTERRUPTED_REASON, True
+            with suppress(Exception):  # a storage that fails now must not hide the interrupt
+                trial.set_user_attr(ATTR_INTERRUPTED, True)  # the next session runs it again
             raise
         except Exception as error:
             reason = f"{type(error).__name__}: {error}"
@@ -128,6 +170,9 @@ class Objective:
             raise
         finally:
             self.seconds.append(time.perf_counter() - started)
+            resumed_from = checkpoints.resumed_from if checkpoints else None
+            if resumed_from is not None:
+                trial.set_user_attr(ATTR_RESUMED_FROM, resumed_from)
             improved = self.best.offer(value)
             outcome = TrialOutcome(
                 number=trial.number,
@@ -144,6 +189,7 @@ class Objective:
                 metric=study.metric,
                 artifacts=tuple(artifacts),
                 batch_size_used=batch_size_used,
+                resumed_from=resumed_from,
             )
             run.finish(outcome, model)
             self.reporter.trial_ended(outcome, self.worker)

@@ -7,6 +7,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import optuna
 import torch
@@ -19,6 +20,7 @@ from optflow.search.optuna_private import set_study_system_attr
 from optflow.search.pruners import make_pruner
 from optflow.search.samplers import make_sampler
 from optflow.study.budget import budget, in_flight, spends_budget, study_trials, trials_used
+from optflow.study.checkpoints import checkpoint_dir, remove_finished, requeue_interrupted
 from optflow.study.devices import pinned, use_device
 from optflow.study.identity import check_identity
 from optflow.study.interrupts import protected
@@ -113,6 +115,7 @@ def run_study(
         tracker = StudyTracker(config, tracking_uri=options.tracking_uri, inline=options.inline_tracking)
     reporter = options.reporter
     total = budget(config)
+    checkpoints = checkpoint_dir(config)
     status, if_changed, study, result = "FAILED", False, None, None
     try:
         _quiet_optuna()
@@ -122,9 +125,13 @@ def run_study(
         with lock.held():
             study = open_study(config, storage)
             changes = check_identity(study, config, data)  # a study of another task: refused, nothing made
+            resumed = _requeue(study, checkpoints, total)
             trials = study_trials(study)
             spent = trials_used(trials) >= total and not in_flight(trials)
             tracker.open(study, data, changes, reopen=not spent)
+        if resumed:
+            numbers = ", ".join(str(key) for key in resumed)
+            reporter.notice(f"resuming interrupted trial{'s' if len(resumed) > 1 else ''} {numbers} from checkpoints")
         if changes:
             said = ", ".join(f"{name} {before} -> {now}" for name, before, now in changes)
             reporter.notice(f"study {config.study.name!r}: {said} from trial {len(trials)} on")
@@ -141,10 +148,12 @@ def run_study(
             stale_trial_callback(storage).on_stale = tracker.close_stale_run
             completed = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
             best = BestSoFar(config.study.maximize, completed)
-            objective = Objective(config, data, tracker, best, reporter, options.worker, after_sampling=lock.release)
+            objective = Objective(
+                config, data, tracker, best, reporter, options.worker, lock.release, checkpoint_dir=checkpoints
+            )
             reporter.start(config, total, min(trials_used(trials), total))
             try:
-                _run_until_spent(study, objective, lock, total, reporter.progress)
+                _run_until_spent(study, objective, lock, total, reporter.progress, checkpoints)
             finally:
                 reporter.close()
             status = "FINISHED"
@@ -169,6 +178,23 @@ def run_study(
         end_ms = _last_end(study) if status == "FINISHED" else None  # a FINISHED study ended with its last trial
         unlogged = tracker.close(status if status == "FINISHED" or not others_running else None, if_changed, end_ms)
     return replace(result, unlogged_runs=unlogged, model_uri=tracker.model_uri)
+
+
+def _requeue(study: optuna.Study, directory: Path | None, total: int) -> list[int]:
+    """Queue the interrupted trials that left checkpoints, as many as the budget still takes."""
+    if directory is None or trials_used(study_trials(study)) >= total:
+        return []
+    return requeue_interrupted(study, directory, total - trials_used(study_trials(study)))
+
+
+def _tidy(study: optuna.Study, directory: Path | None) -> None:
+    """Remove the checkpoints of trials that ended; a disk that fails here fails no trial."""
+    if directory is None:
+        return
+    try:
+        remove_finished(study, directory)
+    except OSError as error:
+        logging.getLogger("optflow").warning("could not remove old checkpoints in %s: %s", directory, error.strerror)
 
 
 class StorageFailed(RuntimeError):
@@ -212,7 +238,12 @@ def result_of(config: Config, own: StudyResult) -> StudyResult:
 
 
 def _run_until_spent(
-    study: optuna.Study, objective: Objective, lock: StudyLock, total: int, progress: Callable[[int], None]
+    study: optuna.Study,
+    objective: Objective,
+    lock: StudyLock,
+    total: int,
+    progress: Callable[[int], None],
+    checkpoints: Path | None,
 ) -> None:
     """Run trials while the budget lasts, then wait until no other worker's trial is running.
 
@@ -230,11 +261,14 @@ def _run_until_spent(
                     trials = study_trials(study)
                 used = trials_used(trials)
                 progress(min(used, total))
-                if used < total or any(trial.state == TrialState.WAITING for trial in trials):
+                ran = used < total or any(trial.state == TrialState.WAITING for trial in trials)
+                if ran:
                     study.optimize(objective, n_trials=1, catch=TRIAL_FAILURES, gc_after_trial=False)
-                    continue
             finally:
                 lock.release()
+        if ran:
+            _tidy(study, checkpoints)  # the trial that just ended is COMPLETE, PRUNED or FAIL by now
+            continue
         if not in_flight(trials):
             return
         time.sleep(POLL_SECONDS)  # polling the storage is how workers meet; the heartbeat sets the pace

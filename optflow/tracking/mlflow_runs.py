@@ -30,6 +30,7 @@ from optflow.contract import (
     TAG_CHANGE,
     TAG_FAIL_REASON,
     TAG_PRUNED_AT,
+    TAG_RESUMED_FROM,
     TAG_SAMPLER,
     TAG_STUDY_RUN_ID,
     TAG_TRIAL_STATE,
@@ -302,6 +303,8 @@ def finish_run(tracking_uri: str, run_id: str, finished: FinishedRun) -> None:
     tags = {TAG_TRIAL_STATE: outcome.state}
     if outcome.batch_size_used is not None:
         tags[TAG_BATCH_SIZE_USED] = str(outcome.batch_size_used)
+    if outcome.resumed_from is not None:
+        tags[TAG_RESUMED_FROM] = str(outcome.resumed_from)
     if outcome.state == "PRUNED" and outcome.records:
         tags[TAG_PRUNED_AT] = str(outcome.records[-1].epoch)
     elif outcome.reason:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict
 from functools import partial
+from itertools import islice
 from typing import Any
 
 import torch
@@ -20,6 +22,7 @@ from optflow.config import TrainingConfig
 from optflow.data import CLASSIFICATION, LANGUAGE_MODELING, Dataset
 from optflow.errors import UsageError
 from optflow.records import EpochRecord
+from optflow.training.checkpoint import Checkpoints, host_copy
 from optflow.training.compilation import CompiledModel, compiled
 from optflow.training.criteria import Criterion, loss_function
 from optflow.training.optim import full_batch, make_optimizer, weight_parameters
@@ -57,10 +60,14 @@ def fit(
     monitor: str = "val_loss",
     maximize: bool = False,
     metrics: Mapping[str, Criterion] | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> Iterator[EpochRecord]:
     """Train `model` in place, yielding a record per epoch; early-stops on `monitor`.
 
     `metrics` are extra validation metrics (name -> function of the whole validation set's outputs and targets).
+    With `checkpoints`, training resumes from the trial's checkpoint when there is one (its epochs' records are
+    yielded again first), writes one every `checkpoints.every` epochs and at the end, and one of the last step
+    when `checkpoints.clean_point` raises `KeyboardInterrupt` between steps.
 
     When the generator is exhausted (all epochs, or early stopping) the model holds the weights of its best
     epoch on `monitor`. Raises `TrainingDiverged` on a NaN/inf loss.
@@ -97,20 +104,63 @@ def fit(
     rate = step_rates(config, steps_per_epoch, step_rows[0])  # rows of a full optimiser step
     if loaders:
         train_batches = _loader(data.train_set, batch, config, shuffle)
+    records: list[EpochRecord] = []
     best, best_state, epochs_since_best = math.inf, None, 0
     sign = -1.0 if maximize else 1.0
-    step, current_lr = 0, math.nan
+    first_epoch, step, batches_done, batch_losses, current_lr = 0, 0, 0, [], math.nan
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
-    started = time.perf_counter()
+    epoch_shuffle = shuffle.get_state()  # the generator as the current epoch began: its order can be drawn again
 
-    for epoch in range(config.epochs):
-        epoch_lr = rate(step)
+    def snapshot(epoch: int, done: int, finished: bool = False) -> dict[str, Any]:
+        """Everything the next step depends on, on the host: `done` batches of `epoch` trained."""
+        return host_copy({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": precision.state_dict(),
+            "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(device) if cuda else None,
+            "shuffle": epoch_shuffle if done else shuffle.get_state(),
+            "epoch": epoch, "step": step, "batches_done": done, "batch_losses": batch_losses,
+            "seconds": time.perf_counter() - started, "records": [asdict(record) for record in records],
+            "best": best, "best_state": best_state, "epochs_since_best": epochs_since_best, "finished": finished,
+        })  # fmt: skip
+
+    saved = checkpoints.load() if checkpoints else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        precision.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["rng"])
+        if cuda and saved["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(saved["cuda_rng"], device)
+        shuffle.set_state(saved["shuffle"])
+        first_epoch, step, batches_done = saved["epoch"], saved["step"], saved["batches_done"]
+        batch_losses = [loss.to(device) for loss in saved["batch_losses"]]
+        records = [EpochRecord(**fields) for fields in saved["records"]]
+        best, best_state, epochs_since_best = saved["best"], saved["best_state"], saved["epochs_since_best"]
+        checkpoints.resumed_from = first_epoch
+        yield from records  # the curve so far, for pruning and tracking to see again
+    started = time.perf_counter() - (saved["seconds"] if saved else 0.0)
+
+    def clean_point(epoch: int, done: int) -> None:
+        """Between optimiser steps: a pending signal stops training here, after a checkpoint of this step."""
+        if checkpoints is None:
+            return
+        try:
+            checkpoints.clean_point()
+        except KeyboardInterrupt:
+            checkpoints.save(snapshot(epoch, done))
+            raise
+
+    finished = bool(saved and saved["finished"])
+    for epoch in range(first_epoch, 0 if finished else config.epochs):
+        if loaders:  # the loader's order follows from (seed, epoch) alone: DataLoaders draw from it unevenly
+            shuffle.manual_seed(config.seed + epoch * 1_000_003)
+        epoch_shuffle = shuffle.get_state()
+        clean_point(epoch, batches_done)
+        epoch_lr = rate(step - sum(closes_step[:batches_done]))  # the rate of the epoch's first step
         model.train()
-        batch_losses = []
         batches = _to(device, train_batches) if loaders else _tensor_batches(data, n, batch, shuffle, device)
-        for i, (x, y) in enumerate(batches):
+        for i, (x, y) in enumerate(islice(batches, batches_done, None), start=batches_done):
             with precision.autocast():
                 loss = loss_fn(forward(x), y)
             batch_losses.append(loss.detach())
@@ -129,8 +179,10 @@ def fit(
                 precision.step(optimizer)
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
+                clean_point(epoch, i + 1)
 
         train_loss = torch.stack(batch_losses) @ batch_sizes / n
+        batch_losses, batches_done = [], 0
         if loaders:
             measured = validate(train_loss, _to(device, _loader(data.val_set, batch, config)))
         else:
@@ -144,6 +196,7 @@ def fit(
             value = getattr(record, name)
             if not math.isfinite(value):
                 raise TrainingDiverged(f"{name} is {value} at epoch {epoch}")
+        records.append(record)
         yield record
 
         score = sign * record.metrics()[monitor]
@@ -152,8 +205,13 @@ def fit(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             epochs_since_best += 1
-            if config.early_stopping_patience and epochs_since_best >= config.early_stopping_patience:
-                break
+        stopping = bool(config.early_stopping_patience and epochs_since_best >= config.early_stopping_patience)
+        if checkpoints and checkpoints.due(epoch + 1) and not stopping and epoch + 1 < config.epochs:
+            checkpoints.save(snapshot(epoch + 1, 0))
+        if stopping:
+            break
+    if checkpoints and not finished:
+        checkpoints.save(snapshot(len(records), 0, finished=True))  # the trial's final state, kept for the best
     if best_state is not None:
         model.load_state_dict(best_state)
 

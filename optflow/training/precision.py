@@ -33,6 +33,14 @@ class Precision:
         if self.scaler:
             self.scaler.unscale_(optimizer)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The gradient scaler's state (its scale and growth tracker), for a checkpoint; empty without one."""
+        return self.scaler.state_dict() if self.scaler else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.scaler and state:
+            self.scaler.load_state_dict(state)
+
     def step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.scaler:
             self.scaler.step(optimizer)  # skipped when the scaled gradients overflowed

@@ -14,38 +14,12 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
-from processes import RANDOM_SPACE, trials_in_training, wait_until, write_config
+from processes import RANDOM_SPACE, ctrl_c, start, trials_in_training, wait_until, write_config
 
 from optflow.errors import EXIT_INTERRUPTED, EXIT_NO_RESULT
 
 pytestmark = pytest.mark.slow
 SLOW_TRAINING = {"epochs": 60, "batch_size": 8}  # a few seconds a trial: long enough to be caught mid-trial
-
-
-def start(tmp_path: Path, config: Path, *flags: str) -> subprocess.Popen:
-    """`optflow tune` in its own process group, as a terminal starts a command."""
-    env = {**os.environ, "OPTFLOW_STORAGE": f"sqlite:///{tmp_path}/optuna.db"}
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path}/mlflow.db"
-    env.pop("MLFLOW_RUN_ID", None)
-    command = [sys.executable, "-m", "optflow", "tune", "--config", str(config), "--quiet", *flags]
-    return subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
-def ctrl_c(process: subprocess.Popen) -> tuple[str, str]:
-    """SIGINT to the whole group; returns the output once every process of the group is gone."""
-    os.killpg(process.pid, signal.SIGINT)
-    out, err = process.communicate(timeout=180)
-    wait_until(lambda: not group_alive(process.pid), timeout=60, what="every process of the group to exit")
-    return out, err
 
 
 def study_of(tmp_path: Path, name: str) -> optuna.Study:
