@@ -35,9 +35,12 @@ class TrainingDiverged(RuntimeError):
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; `cuda` without a GPU is the user's error (see `check_device`)."""
+    """`auto` picks CUDA when present; `cuda` without a GPU is the user's error (see `check_device`). Plain
+    `cuda` is the current device (a pinned worker's GPU, also when `device` is a searched param), named."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
     return torch.device(name)
 
 

@@ -8,6 +8,7 @@ import torch
 from optflow.config import build_config
 from optflow.errors import UsageError
 from optflow.study.devices import parse_devices, pinned
+from optflow.training import resolve_device
 
 
 @pytest.fixture
@@ -32,6 +33,15 @@ def test_devices_name_the_gpus_to_take(three_gpus):
     ]  # fmt: skip
     with pytest.raises(UsageError, match=r"^--devices must be CUDA device indices in \[0, 3\) .*; got '1,3'$"):
         parse_devices("1,3")
+
+
+@pytest.mark.parametrize("searched", ["cuda", "auto"])
+def test_a_searched_device_stays_on_the_workers_gpu(three_gpus, monkeypatch, searched):
+    # a pinned worker made its GPU the current one (`use_device`); a trial whose searched device is plain `cuda`
+    # or `auto` trains there, and says which
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 2)
+    assert resolve_device(searched) == torch.device("cuda", 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1) and resolve_device("cpu") == torch.device("cpu")
 
 
 def test_a_cpu_study_stays_on_the_cpu(three_gpus):
