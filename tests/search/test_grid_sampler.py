@@ -49,6 +49,21 @@ def test_exact_grid_reruns_an_interrupted_point_and_never_gives_a_held_point_twi
     assert running.number == 0 and study.get_trials()[0].state == TrialState.RUNNING
 
 
+def test_an_interrupted_trial_queued_to_resume_holds_its_point():
+    config = build_config({"search": GRID})
+    study = optuna.create_study(sampler=make_sampler("grid", 0, config.search, spends_budget))
+    interrupted, params = ask_params(study, config)
+    study.tell(interrupted, state=TrialState.FAIL)  # Ctrl-C: its point is free until the resumed trial holds it
+    study.enqueue_trial(params)  # what the next session does when the trial left a checkpoint
+    seen = []
+    while trials_used(study.get_trials()) < grid_size(config.search):
+        trial, drawn = ask_params(study, config)
+        study.tell(trial, 1.0)
+        seen.append(tuple(sorted(drawn.items())))
+    assert seen[0] == tuple(sorted(params.items()))
+    assert len(seen) == len(set(seen)) == grid_size(config.search)  # its point once: no other trial took it
+
+
 @pytest.mark.parametrize("seed", [0, 5])
 def test_points_come_in_the_order_optunas_grid_sampler_gives_them(seed):
     """Same seed, same order: a study can move between the two samplers, and results compare."""

@@ -63,6 +63,7 @@ class ExactGridSampler(optuna.samplers.BaseSampler):
         self._points = list(itertools.product(*self._search_space.values()))
         np.random.RandomState(seed or 0).shuffle(self._points)  # as Optuna's GridSampler shuffles them
         self._names = list(self._search_space)
+        self._ids = {point: grid_id for grid_id, point in enumerate(self._points)}
         self._holds_point = holds_point
         self._outside_grid = TrialSeededSampler(optuna.samplers.RandomSampler, seed)
         self._warned: set[str] = set()
@@ -84,15 +85,24 @@ class ExactGridSampler(optuna.samplers.BaseSampler):
         }
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if GRID_ID_ATTR in trial.system_attrs or "fixed_params" in trial.system_attrs:
-            return  # a retry keeps its point; an enqueued trial brings its own params
+        if GRID_ID_ATTR in trial.system_attrs:
+            return  # a retry keeps its point
         held = self._held(study, trial)
+        fixed = trial.system_attrs.get("fixed_params")
+        if fixed is not None:  # an enqueued trial brings its own params; a free grid point among them is its
+            grid_id = self._ids.get(tuple(fixed.get(name) for name in self._names))
+            if grid_id is not None and grid_id not in held:  # (an interrupted trial resumed from its checkpoint)
+                self._hold(study, trial, grid_id)
+            return
         free = [grid_id for grid_id in range(self.size) if grid_id not in held]
         if free:
             grid_id = free[0]
         else:  # more trials than points (the caller's budget was bypassed): evaluate a point again
             grid_id = trial.number % max(self.size, 1)
             logger.warning("grid exhausted: trial %d evaluates grid point %d again", trial.number, grid_id)
+        self._hold(study, trial, grid_id)
+
+    def _hold(self, study: optuna.Study, trial: FrozenTrial, grid_id: int) -> None:
         set_trial_system_attr(study, trial, SEARCH_SPACE_ATTR, self._search_space)
         set_trial_system_attr(study, trial, GRID_ID_ATTR, grid_id)
 
