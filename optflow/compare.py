@@ -100,7 +100,16 @@ def by_epochs(result: SamplerResult, grid: np.ndarray) -> np.ndarray:
     for seed, (curve, spent) in enumerate(zip(result.curves, result.epochs, strict=True)):
         index = np.searchsorted(spent, grid, side="right") - 1  # the last trial ended by then
         out[seed] = np.where(index >= 0, curve[np.clip(index, 0, None)], np.nan)
+    out[:, grid > result.epochs[:, -1].max()] = np.nan  # the line ends where the strategy's last seed stopped
     return out
+
+
+def median_to_target(needed: list[float | None]) -> float | None:
+    """The median over seeds of what each needed to reach the target, a seed that never did counting as
+    never: None when half the seeds or more did not (the median of the reached ones alone flatters)."""
+    values = np.array([np.inf if n is None else n for n in needed], dtype=float)
+    median = float(np.median(values)) if len(values) else np.inf
+    return median if np.isfinite(median) else None
 
 
 def epochs_to_reach(result: SamplerResult, target: float, maximize: bool) -> list[float | None]:
@@ -131,13 +140,14 @@ def summary_rows(results: list[SamplerResult], target: float, maximize: bool) ->
         final = result.curves[:, -1]
         needed = [trials_to_reach(c, target, maximize) for c in result.curves]
         reached = [n for n in needed if n is not None]
+        to_target = median_to_target(needed)
         rows.append(
             {
                 "sampler": result.sampler,
                 "final_best_median": float(np.nanmedian(final)),
                 "final_best_q25": float(np.nanpercentile(final, 25)),
                 "final_best_q75": float(np.nanpercentile(final, 75)),
-                "trials_to_target_median": float(np.median(reached)) if len(reached) * 2 > len(needed) else None,
+                "trials_to_target_median": to_target,
                 "seeds_reaching_target": f"{len(reached)}/{len(needed)}",
                 "seconds_per_trial": result.seconds_per_trial,
                 **_epoch_columns(result, target, maximize),
@@ -149,11 +159,9 @@ def summary_rows(results: list[SamplerResult], target: float, maximize: bool) ->
 def _epoch_columns(result: SamplerResult, target: float, maximize: bool) -> dict:
     if result.epochs is None:
         return {}
-    needed = [n for n in epochs_to_reach(result, target, maximize) if n is not None]
-    enough = len(needed) * 2 > len(result.curves)
     return {
         "epochs_spent_median": float(np.median(result.epochs[:, -1])),
-        "epochs_to_target_median": float(np.median(needed)) if enough else None,
+        "epochs_to_target_median": median_to_target(epochs_to_reach(result, target, maximize)),
     }
 
 
@@ -191,8 +199,8 @@ def comparison_figure(results: list[SamplerResult], metric: str, target: float, 
 def epochs_figure(results: list[SamplerResult], metric: str, target: float, title: str):
     """Median best-so-far per strategy against the training epochs spent (quartile band): what a pruner saves."""
     grid = np.linspace(0, max(float(r.epochs[:, -1].max()) for r in results), 200)
-    series = [(r.sampler, grid, by_epochs(r, grid)) for r in results]
-    return _bands_figure(series, "training epochs spent", results, metric, target, title)
+    series = [(f"{r.sampler} ({np.median(r.epochs[:, -1]):g} epochs)", grid, by_epochs(r, grid)) for r in results]
+    return _bands_figure(series, "training epochs spent (all trials so far)", results, metric, target, title)
 
 
 def _bands_figure(series: list, xlabel: str, results: list[SamplerResult], metric: str, target: float, title: str):
@@ -244,8 +252,9 @@ def log_comparison(tracking_uri: str, config: Config, results: list[SamplerResul
                     metrics.append(Metric(f"best_so_far_{label}.{result.sampler}", float(series[step]), now, step))
     rows = summary_rows(results, target, maximize)
     for row in rows:
-        if row["trials_to_target_median"] is not None:
-            metrics.append(Metric(f"trials_to_target.{row['sampler']}", row["trials_to_target_median"], now, 0))
+        for name in ("trials_to_target", "epochs_to_target", "epochs_spent"):
+            if row.get(f"{name}_median") is not None:
+                metrics.append(Metric(f"{name}.{row['sampler']}", row[f"{name}_median"], now, 0))
     tags = {TAG_KIND: "compare", TAG_OPTFLOW_STUDY: config.study.name}
     run_id = mlflow_runs.start_run(tracking_uri, experiment, f"compare-{config.study.name}", params, tags)
     mlflow_runs.log_metrics(tracking_uri, run_id, metrics)

@@ -34,6 +34,8 @@ def files(workdir):
     (workdir / "twice.yaml").write_text("study: {name: a}\ndata: {name: iris}\nstudy: {name: b}\n")
     (workdir / "not_a_db.db").write_text("this is not a database\n")
     (workdir / "a_file").write_text("")
+    (workdir / "store").mkdir()
+    (workdir / "store" / "checkpoints").write_text("")  # a file where the checkpoints' directory goes
     return workdir
 
 
@@ -134,6 +136,10 @@ BAD_INPUT = {
     ),
     "storage below a file": (["--storage", "sqlite:///a_file/optuna.db"], "a_file is a file"),
     "artifact dir is a file": (["--artifact-dir", "a_file"], "study.artifact_dir must be a directory; got 'a_file'"),
+    "checkpoints cannot be written": (
+        ["--artifact-dir", "store"],
+        "study.artifact_dir must be a directory optflow can write (checkpoints go to ",
+    ),
     "study name from yaml": (["--set", "study.name=2024"], "study.name must be a non-empty string; got 2024"),
     "grid too large": (
         ["--sampler", "grid", "--set", "search.lr.grid=null search.lr.n_points=100000 search.l2.grid=null"],

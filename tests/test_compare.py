@@ -85,9 +85,18 @@ def test_the_best_by_epochs_is_a_step_function_of_the_epochs_spent():
         pruner="sha",
     )
     grid = np.array([0.0, 1.0, 2.0, 5.0, 6.0, 15.0, 16.0, 20.0])
-    np.testing.assert_array_equal(by_epochs(result, grid)[0], [np.nan, np.nan, 3.0, 3.0, 2.0, 2.0, 1.0, 1.0])
+    # NaN before the first trial ended and past the last: the line ends where the strategy stopped spending
+    np.testing.assert_array_equal(by_epochs(result, grid)[0], [np.nan, np.nan, 3.0, 3.0, 2.0, 2.0, 1.0, np.nan])
     assert epochs_to_reach(result, 2.0, maximize=False) == [6.0]
     assert epochs_to_reach(result, 0.5, maximize=False) == [None]
+
+
+def test_a_seed_that_never_reaches_the_target_counts_as_never_in_the_median():
+    from optflow.compare import median_to_target
+
+    assert median_to_target([10.0, 20.0, None]) == 20.0  # not 15: the third seed is slower than both
+    assert median_to_target([10.0, None, None]) is None  # most seeds never got there
+    assert median_to_target([]) is None
 
 
 def test_compare_pruners_by_the_epochs_they_spend(tmp_path, monkeypatch, capsys):
@@ -108,3 +117,4 @@ def test_compare_pruners_by_the_epochs_they_spend(tmp_path, monkeypatch, capsys)
     (run,) = client.search_runs([client.get_experiment_by_name("digits-compare").experiment_id])
     files = {a.path for a in client.list_artifacts(run.info.run_id, "compare")}
     assert "compare/best_by_epochs.png" in files
+    assert run.data.metrics["epochs_spent.random-none"] == 6 * 9

@@ -1,17 +1,20 @@
-"""A study's checkpoints: which file a trial trains from, which interrupted trials a new session runs again, and
-which files can go.
+"""A study's checkpoints: which file a trial trains from, which interrupted trials are queued again, and which
+files can go.
 
 A trial's checkpoint is named after the trial it continues: the dead worker's trial that a retry stands in for
 (Optuna's `failed_trial` system attr), the interrupted trial that a rerun resumes (optflow's `resume_of` user
 attr), else its own number. The files live in the study's artifact store, `<artifact_dir>/checkpoints/<study>/`,
 which workers on several machines share. One file per trial, replaced in place; once a trial has ended for good
-its file goes, except the best trial's final one and those of interrupted trials a rerun will resume, so a
-study holds at most one file per running or interrupted trial plus the best.
+its file goes, except the best trial's final one, so a study holds at most one file per running, lost or
+interrupted trial plus the best. A checkpoint names its study by a token stored in the study when it was made,
+so the file of a deleted and re-made study of the same name is never resumed from.
 """
 
 from __future__ import annotations
 
+import uuid
 from contextlib import suppress
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,19 +22,34 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from optflow.config import Config
-from optflow.contract import ATTR_INTERRUPTED, ATTR_RESUME_OF, SYSTEM_ATTR_RETRY_OF
-from optflow.search.optuna_private import trial_system_attrs
+from optflow.contract import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_RESUME_OF, SYSTEM_ATTR_RETRY_OF
+from optflow.errors import UsageError
+from optflow.search.optuna_private import set_study_system_attr, study_system_attrs, trial_system_attrs
+from optflow.study.identity import RUNTIME_FIELDS
+from optflow.study.interrupts import clean_point
 from optflow.tracking.dashboard import artifact_dir
+from optflow.training import resolve_device
+from optflow.training.checkpoint import Checkpoints
 
 SUFFIX = ".pt"
+TOKEN_ATTR = "optflow:checkpoint_token"  # study system attr: names the study in its checkpoints
 
 
 def checkpoint_dir(config: Config) -> Path | None:
-    """Where the study's checkpoints live; None when its trials write none (turned off, or an own loop)."""
+    """Where the study's checkpoints live, made now; None when its trials write none (turned off, or an own
+    loop). A directory that cannot be made is bad input, refused before anything else is made."""
     if config.training.checkpoint_every == 0 or config.own_loop:
         return None
-    store = artifact_dir(config.study.storage, config.study.artifact_dir)
-    return store / "checkpoints" / quote(config.study.name, safe="")
+    directory = artifact_dir(config.study.storage, config.study.artifact_dir) / "checkpoints"
+    directory = directory / quote(config.study.name, safe="")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"study.artifact_dir must be a directory optflow can write (checkpoints go to {str(directory)!r}), or "
+            f"set training.checkpoint_every to 0; got {error.strerror}"
+        ) from None
+    return directory
 
 
 def checkpoint_path(directory: Path, key: int) -> Path:
@@ -47,6 +65,38 @@ def trial_key(trial: optuna.Trial | FrozenTrial) -> int:
     return int(system.get(SYSTEM_ATTR_RETRY_OF, trial.number))
 
 
+def study_token(study: optuna.Study) -> str:
+    """The study's checkpoint token, made on first use (call it under the study lock)."""
+    token = study_system_attrs(study).get(TOKEN_ATTR)
+    if token is None:
+        token = uuid.uuid4().hex
+        set_study_system_attr(study, TOKEN_ATTR, token)
+    return str(token)
+
+
+@dataclass(frozen=True)
+class CheckpointStore:
+    """One study's checkpoint directory and token: each trial's `Checkpoints` from it."""
+
+    directory: Path
+    token: str
+
+    def for_trial(self, trial: optuna.Trial, config: Config) -> Checkpoints:
+        """The trial's checkpoints, named after the trial it continues and bound to what it trains: this study,
+        its model, data and training setup with the trial's params, and the device type (a generator's state
+        does not move between CPU and GPU). Runtime fields (threads, loaders) may change between sessions."""
+        training = {k: v for k, v in asdict(config.training).items() if k not in RUNTIME_FIELDS}
+        identity = {
+            "study": self.token,
+            "model": asdict(config.model),
+            "data": asdict(config.data),
+            "training": training,
+            "device": resolve_device(config.training.device).type,
+        }
+        path = checkpoint_path(self.directory, trial_key(trial))
+        return Checkpoints(path, config.training.checkpoint_every, identity, clean_point=clean_point)
+
+
 def _latest_by_key(trials: list[FrozenTrial]) -> dict[int, FrozenTrial]:
     latest: dict[int, FrozenTrial] = {}
     for trial in trials:  # in number order: the last one of a key is the one that continues it
@@ -58,12 +108,20 @@ def _awaits_rerun(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and bool(trial.user_attrs.get(ATTR_INTERRUPTED))
 
 
+def _may_continue(trial: FrozenTrial) -> bool:
+    """Running or queued, or failed without a fault of its own: interrupted (a rerun resumes it) or lost to a
+    dead worker (the heartbeat queues its retry a moment after failing it)."""
+    if trial.state in (TrialState.RUNNING, TrialState.WAITING):
+        return True
+    return trial.state == TrialState.FAIL and ATTR_FAIL_REASON not in trial.user_attrs
+
+
 def requeue_interrupted(study: optuna.Study, directory: Path, room: int) -> list[int]:
     """Queue interrupted trials that left a checkpoint (the first `room` of them), with their params, to resume;
     the keys queued.
 
-    Call it under the study lock: two workers starting at once must not queue one trial twice. An interrupted
-    trial spends no budget (`spends_budget`), so the queued one takes its place in the count.
+    Call it under the study lock: two workers must not queue one trial twice. An interrupted trial spends no
+    budget (`spends_budget`), so the queued one takes its place in the count.
     """
     queued = []
     for key, trial in _latest_by_key(study.get_trials(deepcopy=False)).items():
@@ -73,26 +131,21 @@ def requeue_interrupted(study: optuna.Study, directory: Path, room: int) -> list
     return queued
 
 
-def remove_finished(study: optuna.Study, directory: Path) -> None:
-    """Delete the checkpoints no trial will train from again, keeping the best trial's final one."""
+def remove_finished(study: optuna.Study, directory: Path, study_over: bool = False) -> None:
+    """Delete the checkpoints no trial will train from again, keeping the best trial's final one; once the
+    study is over (`study_over`), also those of interrupted and lost trials that nothing will resume.
+
+    Only files of trials this snapshot of the study shows as ended go: a trial that starts meanwhile keeps its
+    file, and so does one of a dead worker between its failure and its retry.
+    """
     if not directory.is_dir():
         return
-    keep = set()
-    for key, trial in _latest_by_key(study.get_trials(deepcopy=False)).items():
-        if trial.state in (TrialState.RUNNING, TrialState.WAITING) or _awaits_rerun(trial):
-            keep.add(key)
+    latest = _latest_by_key(study.get_trials(deepcopy=False))
+    ended = {key for key, trial in latest.items() if not _may_continue(trial) or study_over}
     with suppress(ValueError):  # no complete trial yet
-        keep.add(trial_key(study.best_trial))
+        ended.discard(trial_key(study.best_trial))
     for path in directory.iterdir():
-        name = path.name.lstrip(".")  # a partial file of a killed write: `.trial-0003.pt.<pid>.partial`
-        if name.startswith("trial-") and SUFFIX in name:
-            key = int(name.removeprefix("trial-").split(".", 1)[0])
-            if key not in keep:
-                path.unlink(missing_ok=True)
-
-
-def disk_use(directory: Path | None) -> int:
-    """Bytes the study's checkpoints take."""
-    if directory is None or not directory.is_dir():
-        return 0
-    return sum(path.stat().st_size for path in directory.iterdir() if path.is_file())
+        name = path.name.lstrip(".")  # a partial file of a killed write: `.trial-0003.pt.<random>.partial`
+        number = name.removeprefix("trial-").split(".", 1)[0]
+        if name.startswith("trial-") and number.isdigit() and int(number) in ended:
+            path.unlink(missing_ok=True)

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import optuna
 import torch
@@ -24,8 +23,8 @@ from optflow.data import Dataset
 from optflow.models import build_model
 from optflow.records import BestSoFar, EpochRecord, TrialOutcome, best_value
 from optflow.search.space import suggest
-from optflow.study.checkpoints import checkpoint_path, trial_key
-from optflow.study.interrupts import clean_point, interruptible
+from optflow.study.checkpoints import CheckpointStore
+from optflow.study.interrupts import interruptible
 from optflow.study.options import Reporter
 from optflow.study.own_loop import OwnLoopError, TrialReporter, run_own_loop
 from optflow.tracking.tracker import NullTracker, StudyTracker
@@ -46,27 +45,11 @@ class Objective:
     reporter: Reporter
     worker: str = ""  # this worker's name among several
     after_sampling: Callable[[], None] = lambda: None  # releases the study lock once the params are drawn
-    checkpoint_dir: Path | None = None  # where trials keep their checkpoints; None: they keep none
+    checkpoints: CheckpointStore | None = None  # where trials keep their checkpoints; None: they keep none
     seconds: list[float] = field(default_factory=list)  # wall time of each trial this worker ran
 
     def __post_init__(self) -> None:
         self.metrics = metric_functions(self.config.study.extra_metrics)  # the user's, resolved once
-
-    def _checkpoints(self, trial: optuna.Trial, config: Config, params: dict) -> Checkpoints | None:
-        """The trial's checkpoint file: its own, or that of the trial it retries or resumes."""
-        if self.checkpoint_dir is None:
-            return None
-        training = config.training
-        return Checkpoints(
-            checkpoint_path(self.checkpoint_dir, trial_key(trial)),
-            training.checkpoint_every,
-            identity={
-                "params": params,
-                "batch": training.batch_size,
-                "accumulation": training.gradient_accumulation_steps,
-            },
-            clean_point=clean_point,
-        )
 
     def _train(
         self,
@@ -119,6 +102,8 @@ class Objective:
         state, reason, interrupted, value, artifacts = "FAIL", "", False, None, []
 
         def on_epoch(record: EpochRecord) -> None:
+            if not records and checkpoints and checkpoints.resumed_from is not None:
+                trial.set_user_attr(ATTR_RESUMED_FROM, checkpoints.resumed_from)
             records.append(record)
             trial.report(record.metrics()[study.metric], record.epoch)
             run.epoch(record)
@@ -129,7 +114,7 @@ class Objective:
 
         def trial_checkpoints(trained: Config) -> Checkpoints | None:
             nonlocal checkpoints
-            checkpoints = self._checkpoints(trial, trained, params)
+            checkpoints = self.checkpoints.for_trial(trial, trained) if self.checkpoints else None
             return checkpoints
 
         def retried(halved: Config, batch: int) -> None:
@@ -171,8 +156,6 @@ class Objective:
         finally:
             self.seconds.append(time.perf_counter() - started)
             resumed_from = checkpoints.resumed_from if checkpoints else None
-            if resumed_from is not None:
-                trial.set_user_attr(ATTR_RESUMED_FROM, resumed_from)
             improved = self.best.offer(value)
             outcome = TrialOutcome(
                 number=trial.number,

@@ -7,7 +7,6 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import optuna
 import torch
@@ -20,7 +19,13 @@ from optflow.search.optuna_private import set_study_system_attr
 from optflow.search.pruners import make_pruner
 from optflow.search.samplers import make_sampler
 from optflow.study.budget import budget, in_flight, spends_budget, study_trials, trials_used
-from optflow.study.checkpoints import checkpoint_dir, remove_finished, requeue_interrupted
+from optflow.study.checkpoints import (
+    CheckpointStore,
+    checkpoint_dir,
+    remove_finished,
+    requeue_interrupted,
+    study_token,
+)
 from optflow.study.devices import pinned, use_device
 from optflow.study.identity import check_identity
 from optflow.study.interrupts import protected
@@ -115,16 +120,19 @@ def run_study(
         tracker = StudyTracker(config, tracking_uri=options.tracking_uri, inline=options.inline_tracking)
     reporter = options.reporter
     total = budget(config)
-    checkpoints = checkpoint_dir(config)
+    checkpoints: CheckpointStore | None = None
     status, if_changed, study, result = "FAILED", False, None, None
     try:
         _quiet_optuna()
         with lock.held():  # one worker at a time creates the databases (their schemas race), then the study
             storage = open_storage(config.study.storage)
             tracker.ready()  # a tracking store that cannot be used: refused before the study is made
+            directory = checkpoint_dir(config)  # and an artifact store it cannot write
         with lock.held():
             study = open_study(config, storage)
             changes = check_identity(study, config, data)  # a study of another task: refused, nothing made
+            if directory is not None:
+                checkpoints = CheckpointStore(directory, study_token(study))
             resumed = _requeue(study, checkpoints, total)
             trials = study_trials(study)
             spent = trials_used(trials) >= total and not in_flight(trials)
@@ -149,7 +157,7 @@ def run_study(
             completed = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
             best = BestSoFar(config.study.maximize, completed)
             objective = Objective(
-                config, data, tracker, best, reporter, options.worker, lock.release, checkpoint_dir=checkpoints
+                config, data, tracker, best, reporter, options.worker, lock.release, checkpoints=checkpoints
             )
             reporter.start(config, total, min(trials_used(trials), total))
             try:
@@ -180,21 +188,24 @@ def run_study(
     return replace(result, unlogged_runs=unlogged, model_uri=tracker.model_uri)
 
 
-def _requeue(study: optuna.Study, directory: Path | None, total: int) -> list[int]:
-    """Queue the interrupted trials that left checkpoints, as many as the budget still takes."""
-    if directory is None or trials_used(study_trials(study)) >= total:
+def _requeue(study: optuna.Study, checkpoints: CheckpointStore | None, total: int) -> list[int]:
+    """Queue the interrupted trials that left checkpoints, as many as the budget still takes (under the lock)."""
+    used = trials_used(study_trials(study))
+    if checkpoints is None or used >= total:
         return []
-    return requeue_interrupted(study, directory, total - trials_used(study_trials(study)))
+    return requeue_interrupted(study, checkpoints.directory, total - used)
 
 
-def _tidy(study: optuna.Study, directory: Path | None) -> None:
-    """Remove the checkpoints of trials that ended; a disk that fails here fails no trial."""
-    if directory is None:
+def _tidy(study: optuna.Study, checkpoints: CheckpointStore | None, study_over: bool = False) -> None:
+    """Remove the checkpoints of trials that ended; a disk or a storage that fails here fails no trial."""
+    if checkpoints is None:
         return
     try:
-        remove_finished(study, directory)
-    except OSError as error:
-        logging.getLogger("optflow").warning("could not remove old checkpoints in %s: %s", directory, error.strerror)
+        remove_finished(study, checkpoints.directory, study_over)
+    except Exception as error:  # noqa: BLE001 - tidying is best effort; the next trial's end tries again
+        logging.getLogger("optflow").warning(
+            "could not remove old checkpoints in %s: %s", checkpoints.directory, brief_error(error)
+        )
 
 
 class StorageFailed(RuntimeError):
@@ -243,7 +254,7 @@ def _run_until_spent(
     lock: StudyLock,
     total: int,
     progress: Callable[[int], None],
-    checkpoints: Path | None,
+    checkpoints: CheckpointStore | None,
 ) -> None:
     """Run trials while the budget lasts, then wait until no other worker's trial is running.
 
@@ -259,6 +270,8 @@ def _run_until_spent(
                 if trials_used(trials) >= total:  # Optuna checks for dead workers before each trial it starts
                     fail_stale_trials(study)  # a dead worker's trial turns into a waiting retry
                     trials = study_trials(study)
+                if _requeue(study, checkpoints, total):  # another worker's trial was interrupted: resume it
+                    trials = study_trials(study)
                 used = trials_used(trials)
                 progress(min(used, total))
                 ran = used < total or any(trial.state == TrialState.WAITING for trial in trials)
@@ -270,5 +283,6 @@ def _run_until_spent(
             _tidy(study, checkpoints)  # the trial that just ended is COMPLETE, PRUNED or FAIL by now
             continue
         if not in_flight(trials):
+            _tidy(study, checkpoints, study_over=used >= total)
             return
         time.sleep(POLL_SECONDS)  # polling the storage is how workers meet; the heartbeat sets the pace

@@ -11,7 +11,9 @@ mid-write leaves the previous checkpoint whole.
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ import torch
 
 FORMAT = 1  # bumped when the saved fields change; an older file is not resumed from
 
+logger = logging.getLogger("optflow")
+
 
 def _never() -> None:
     """The default clean point: nothing pending, nothing raised."""
@@ -31,9 +35,11 @@ def _never() -> None:
 class Checkpoints:
     """Where one trial's checkpoint lives and when the loop writes it.
 
-    `identity` names what was trained (the trial's params and batch): a checkpoint of anything else is not
-    resumed from. `clean_point` is called between optimiser steps; it raises `KeyboardInterrupt` when a signal
-    is pending, and the loop then writes a checkpoint of that step before the interrupt goes on.
+    `identity` names what was trained (the study, the trial's params and setup, the device type): a checkpoint
+    of anything else is not resumed from. `clean_point` is called between optimiser steps and validation
+    batches; it raises `KeyboardInterrupt` when a signal is pending, and the loop then writes a checkpoint of
+    that point before the interrupt goes on. A checkpoint that cannot be written or read costs the trial its
+    resume, never the trial itself: a warning says so and training goes on.
     """
 
     path: Path
@@ -42,27 +48,57 @@ class Checkpoints:
     clean_point: Callable[[], None] = _never
     seconds: list[float] = field(default_factory=list)  # how long each save took
     resumed_from: int | None = None  # the epoch the trial resumed at (set by the loop)
+    _failed: bool = False  # a save failed and was said once
 
     def due(self, epochs_done: int) -> bool:
         return self.every > 0 and epochs_done % self.every == 0
 
     def load(self) -> dict[str, Any] | None:
-        """The saved state, or None when there is none for this trial (or it was of other params)."""
+        """The saved state, or None when there is none for this trial (or it was of another setup)."""
         if not self.path.is_file():
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=False)
-        if state.get("format") != FORMAT or state.get("identity") != dict(self.identity):
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - a truncated or foreign file: start over, say why
+            logger.warning("checkpoint %s cannot be read (%s); the trial starts over", self.path, _brief(error))
+            return None
+        if state.get("format") != FORMAT or state.get("identity") != _plain(self.identity):
+            logger.warning("checkpoint %s is of another setup or version; the trial starts over", self.path)
             return None
         return state
 
     def save(self, state: dict[str, Any]) -> None:
-        """Write `state` atomically (a temporary file renamed over the last checkpoint)."""
+        """Write `state` atomically: to a temporary file in the same directory, flushed to disk, then renamed
+        over the last checkpoint, so a kill or a power cut leaves the previous one whole."""
         started = time.perf_counter()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
-        torch.save({**state, "format": FORMAT, "identity": dict(self.identity)}, partial)
-        os.replace(partial, self.path)
+        partial = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent)
+            partial = Path(name)
+            with os.fdopen(handle, "wb") as file:
+                torch.save({**state, "format": FORMAT, "identity": _plain(self.identity)}, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, self.path)
+            partial = None
+        except Exception as error:  # noqa: BLE001 - a full disk or a lost mount must not fail the trial
+            if not self._failed:
+                logger.warning("could not write checkpoint %s (%s); training goes on", self.path, _brief(error))
+            self._failed = True
+        finally:
+            if partial is not None:
+                partial.unlink(missing_ok=True)
         self.seconds.append(time.perf_counter() - started)
+
+
+def _plain(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """The identity as a checkpoint stores it (only plain values load with `weights_only`)."""
+    return {key: repr(value) for key, value in sorted(identity.items())}
+
+
+def _brief(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
 
 
 def host_copy(value: Any) -> Any:
@@ -74,8 +110,3 @@ def host_copy(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(host_copy(item) for item in value)
     return value
-
-
-def remove(path: Path) -> None:
-    """Delete a checkpoint, if there is one."""
-    path.unlink(missing_ok=True)

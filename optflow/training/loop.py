@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict
 from functools import partial
 from itertools import islice
@@ -70,7 +70,7 @@ def fit(
     `metrics` are extra validation metrics (name -> function of the whole validation set's outputs and targets).
     With `checkpoints`, training resumes from the trial's checkpoint when there is one (its epochs' records are
     yielded again first), writes one every `checkpoints.every` epochs and at the end, and one of the last step
-    when `checkpoints.clean_point` raises `KeyboardInterrupt` between steps.
+    when `checkpoints.clean_point` raises `KeyboardInterrupt` between steps or validation batches.
 
     When the generator is exhausted (all epochs, or early stopping) the model holds the weights of its best
     epoch on `monitor`. Raises `TrainingDiverged` on a NaN/inf loss.
@@ -163,7 +163,10 @@ def fit(
         epoch_lr = rate(step - sum(closes_step[:batches_done]))  # the rate of the epoch's first step
         model.train()
         batches = _to(device, train_batches) if loaders else _tensor_batches(data, n, batch, shuffle, device)
-        for i, (x, y) in enumerate(islice(batches, batches_done, None), start=batches_done):
+        # resumed mid-epoch: the epoch's order drawn again, from the first batch not trained (a loader's order
+        # is reseeded each epoch: past the last batch it need not load the epoch's batches to skip them)
+        batches = () if loaders and batches_done == len(sizes) else islice(batches, batches_done, None)
+        for i, (x, y) in enumerate(batches, start=batches_done):
             with precision.autocast():
                 loss = loss_fn(forward(x), y)
             batch_losses.append(loss.detach())
@@ -185,11 +188,12 @@ def fit(
                 clean_point(epoch, i + 1)
 
         train_loss = torch.stack(batch_losses) @ batch_sizes / n
-        batch_losses, batches_done = [], 0
+        trained = partial(clean_point, epoch, len(sizes))  # a signal during validation: resume before it
         if loaders:
-            measured = validate(train_loss, _to(device, _loader(data.val_set, batch, config)))
+            measured = validate(train_loss, _to(device, _loader(data.val_set, batch, config)), trained)
         else:
-            measured = validate(train_loss, [(data.x_val, data.y_val)])
+            measured = validate(train_loss, [(data.x_val, data.y_val)], trained)
+        batch_losses, batches_done = [], 0
         seconds = time.perf_counter() - started
         peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
         record = EpochRecord(
@@ -231,14 +235,16 @@ def _tensor_batches(data: Dataset, n: int, batch: int, shuffle: torch.Generator,
 
 
 def _loader(dataset: Any, batch: int, config: TrainingConfig, shuffle: torch.Generator | None = None) -> Any:
-    """A DataLoader over a map-style dataset: reshuffled each epoch by the seeded generator when training."""
-    from torch.utils.data import DataLoader
+    """A DataLoader over a map-style dataset: reshuffled each epoch by `shuffle` when training. The order has
+    its own generator, apart from the one worker processes draw their seeds from (once with persistent
+    workers, at every epoch without), so a resumed run draws each epoch's order as the first run did."""
+    from torch.utils.data import DataLoader, RandomSampler
 
     return DataLoader(
         dataset,
         batch_size=batch,
-        shuffle=shuffle is not None,
-        generator=shuffle,
+        sampler=RandomSampler(dataset, generator=shuffle) if shuffle is not None else None,
+        generator=torch.Generator().manual_seed(config.seed),
         num_workers=config.num_workers,
         pin_memory=config.pin_memory,
         persistent_workers=config.num_workers > 0 and shuffle is not None,
@@ -262,6 +268,7 @@ def _validate(
     target_scale: float,
     train_loss: torch.Tensor,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    between_batches: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
     """The epoch's losses and validation metrics, summed over batches on the device and read with one host
     synchronisation. The task's metric (accuracy, RMSE, bits per character) comes from the outputs, whatever
@@ -283,6 +290,7 @@ def _validate(
             outputs.append(output.cpu())
             targets.append(y.cpu())
         count += rows
+        between_batches()
     names = list(sums)
     train, *values = torch.stack([train_loss, *(sums[name] for name in names)]).tolist()
     means = {name: value / count for name, value in zip(names, values, strict=True)}
