@@ -3,8 +3,9 @@
 1. Screen: a scrambled Sobol sequence over the cube plus Gaussian perturbations of the best observed points.
 2. Refine the best few: L-BFGS-B on all continuous dimensions of all starts at once, in coordinates divided
    by the GP's lengthscales (the sum of independent acquisition values has a block-diagonal Hessian, so one
-   batched run equals separate ones, as in BoTorch's `gen_candidates_scipy`), then a best-improvement local search over the neighbouring values of every
-   discrete and categorical dimension; repeat while either step improves.
+   batched run equals separate ones, as in BoTorch's `gen_candidates_scipy`), then a best-improvement local
+   search over the neighbouring values of every discrete and categorical dimension; repeat while either
+   step improves.
 """
 
 from __future__ import annotations
