@@ -2,18 +2,27 @@
 
     python benchmarks/sampler_bench.py                       # the README's table (about 25 minutes on 2 cores)
     python benchmarks/sampler_bench.py --seeds 2 --budget 30 --functions branin,levy5   # a quick look
-    python benchmarks/sampler_bench.py --timing              # seconds per trial at 100 trials in 5 dimensions
+    python benchmarks/sampler_bench.py --timing              # ms per trial of the two GP samplers, d x trials grid
+    python benchmarks/sampler_bench.py --timing --dims 2,10 --trials 60   # a quick look at the cost
 
 Test functions (minimised; regret = best value found − known optimum): Branin (2-d), Hartmann-6,
 Rosenbrock-4, Ackley-5, Styblinski–Tang-5, Levy-5, a mixed int/categorical function, and a real task: the
 project's own trainer tuning lr, l2 and optimizer on digits (regret against the best value any run found).
 Reported: median over seeds of the best-so-far regret at several budgets, and seconds per trial.
+
+Timing (`--timing`): `gp` and Optuna's GPSampler run side by side in one process on one thread, one trial of
+each in turn (so both see the same load from other work on the machine), on Styblinski–Tang in d dimensions
+(an objective that costs nothing); printed with the CPU's name, since which sampler is faster depends on it.
+Times are the process's CPU time (`time.process_time`): with one thread it equals wall time on an idle
+machine, and it stays put when other work shares the cores, where wall time does not.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -171,26 +180,92 @@ def compare(functions: list[str], samplers: list[str], seeds: int, budget: int) 
     print("\nlowest median final regret, functions won: " + ", ".join(f"{k} {v}" for k, v in wins.items()))
 
 
-def timing(seeds: int, n_trials: int = 100) -> None:
-    """Seconds per trial of the two GP samplers on a 5-d function whose evaluation costs nothing."""
-    for name in ("optflow-gp", "optuna-gp"):
-        per_trial = [run(styblinski_tang5, name, seed, n_trials)[1] for seed in range(seeds)]
-        print(f"{name}: {statistics.median(per_trial) * 1000:.1f} ms per trial over {n_trials} trials in 5-d")
+TIMING_DIMS = (2, 5, 10, 20)
+TIMING_TRIALS = (60, 150, 300)
+TIMING_WINDOW = 10  # trials before each count whose mean cost is shown as "near n"
+TIMED_SAMPLERS = ("optflow-gp", "optuna-gp")
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def styblinski_tang(dim: int) -> Objective:
+    def objective(trial: optuna.Trial) -> float:
+        x = _floats(trial, dim, -5, 5)
+        return float(0.5 * np.sum(x**4 - 16 * x**2 + 5 * x))
+
+    return objective
+
+
+def timed_trials(dim: int, n_trials: int, seed: int) -> dict[str, np.ndarray]:
+    """CPU seconds of each trial (ask, objective, tell) for both GP samplers, run one trial of each in turn."""
+    objective = styblinski_tang(dim)
+    studies = {name: optuna.create_study(sampler=SAMPLERS[name](seed)) for name in TIMED_SAMPLERS}
+    seconds: dict[str, list[float]] = {name: [] for name in TIMED_SAMPLERS}
+    for i in range(n_trials):
+        for name in TIMED_SAMPLERS[:: 1 if i % 2 == 0 else -1]:  # alternate who goes first
+            start = time.process_time()
+            trial = studies[name].ask()
+            studies[name].tell(trial, objective(trial))
+            seconds[name].append(time.process_time() - start)
+    return {name: np.array(s) for name, s in seconds.items()}
+
+
+def timing(dims: list[int], trial_counts: list[int], seeds: int) -> None:
+    """CPU ms per trial of `gp` and Optuna's GPSampler: the mean over the first n trials, and near trial n."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)  # numpy's and scipy's BLAS too
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"CPU: {cpu_name()}, one thread, CPU time, load average at start {load}, median of {seeds} seed(s)")
+    print(
+        "| d | trials | gp ms/trial | Optuna GP ms/trial | ratio | "
+        f"gp near n (last {TIMING_WINDOW}) | Optuna near n | ratio near n |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for dim in dims:
+        runs = [timed_trials(dim, max(trial_counts), seed) for seed in range(seeds)]
+        for n in trial_counts:
+            mean = {k: statistics.median(float(r[k][:n].mean()) for r in runs) * 1e3 for k in TIMED_SAMPLERS}
+            near = {
+                k: statistics.median(float(r[k][max(0, n - TIMING_WINDOW) : n].mean()) for r in runs) * 1e3
+                for k in TIMED_SAMPLERS
+            }
+            gp, optuna_gp = TIMED_SAMPLERS
+            print(
+                f"| {dim} | {n} | {mean[gp]:.1f} | {mean[optuna_gp]:.1f} | {mean[gp] / mean[optuna_gp]:.2f} | "
+                f"{near[gp]:.1f} | {near[optuna_gp]:.1f} | {near[gp] / near[optuna_gp]:.2f} |",
+                flush=True,
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--functions", default=",".join(FUNCTIONS))
     parser.add_argument("--samplers", default=",".join(SAMPLERS))
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=None, help="5 for regret, 1 for --timing")
     parser.add_argument("--budget", type=int, default=60)
-    parser.add_argument("--timing", action="store_true", help="only the 100-trial, 5-d timing comparison")
+    parser.add_argument("--timing", action="store_true", help="only the ms-per-trial grid of the two GP samplers")
+    parser.add_argument("--dims", default=",".join(map(str, TIMING_DIMS)), help="dimensions for --timing")
+    parser.add_argument("--trials", default=",".join(map(str, TIMING_TRIALS)), help="trial counts for --timing")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     if args.timing:
-        timing(max(1, min(args.seeds, 3)))
+        dims, trials = [int(d) for d in args.dims.split(",")], sorted(int(n) for n in args.trials.split(","))
+        timing(dims, trials, args.seeds or 1)
         return
-    compare(args.functions.split(","), args.samplers.split(","), args.seeds, args.budget)
+    compare(args.functions.split(","), args.samplers.split(","), args.seeds or 5, args.budget)
 
 
 if __name__ == "__main__":

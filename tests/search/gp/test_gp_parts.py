@@ -13,7 +13,7 @@ from scipy.stats import norm
 from optflow.search.samplers.gp import optim
 from optflow.search.samplers.gp.acqf import LogEI, log_ei, log_h
 from optflow.search.samplers.gp.gp import GaussianProcess, Hyperparameters, _neg_log_posterior, fit_hyperparameters
-from optflow.search.samplers.gp.kernel import matern52, squared_differences
+from optflow.search.samplers.gp.kernel import TrainingDistances, matern52, squared_distances
 from optflow.search.samplers.gp.prior import default_prior
 from optflow.search.samplers.gp.search_space import SearchSpace
 
@@ -83,14 +83,39 @@ def test_log_ei_stays_finite_and_monotone_far_in_the_tail():
         assert np.isneginf(np.log(norm.pdf(-40.0) + -40.0 * norm.cdf(-40.0)))  # what plain EI would give
 
 
-def test_likelihood_gradient_matches_finite_differences():
+def per_dimension_distances(x: np.ndarray, X: np.ndarray, cat: np.ndarray) -> np.ndarray:
+    """D (m, n, d) written out: squared differences, 0/1 mismatches for categoricals."""
+    diff = x[:, None, :] - X[None, :, :]
+    return np.where(cat, (np.abs(diff) > 0.5).astype(float), diff * diff)
+
+
+def test_distances_by_matrix_products_match_the_written_out_ones():
+    cat = np.array([False, True, False, False])
+    X = np.column_stack([RNG.random(9), RNG.integers(0, 3, 9), RNG.random(9), RNG.random(9)])
+    X[3] = X[5]  # a duplicate: its distance must come out 0, not slightly negative
+    x = np.vstack([RNG.random((4, 4)), X[:2]])
+    x[:, 1] = RNG.integers(0, 3, 6)
+    lam = np.array([3.0, 0.5, 2e4, 0.01])
+    np.testing.assert_allclose(squared_distances(x, X, lam, cat), per_dimension_distances(x, X, cat) @ lam, atol=1e-9)
+    distances = TrainingDistances(X, cat)
+    D = per_dimension_distances(X, X, cat)
+    np.testing.assert_allclose(distances.r2(lam), D @ lam, atol=1e-9)
+    assert distances.r2(lam)[3, 5] == pytest.approx(0.0, abs=1e-9)
+    M = RNG.normal(size=(9, 9))
+    M = M + M.T
+    np.testing.assert_allclose(distances.weighted_sums(M.copy()), np.einsum("ij,ijk->k", M, D), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("cat", [np.array([False, False]), np.array([False, True])])
+def test_likelihood_gradient_matches_finite_differences(cat):
     X = RNG.random((12, 2))
+    X[:, cat] = RNG.integers(0, 3, (12, int(cat.sum())))
     y = np.cos(4 * X[:, 0]) * X[:, 1]
-    D = squared_differences(X, X, np.array([False, False]))
+    distances = TrainingDistances(X, cat)
     prior = default_prior(2)
     theta = np.array([-0.5, 0.2, 0.1, -3.0])
-    _, gradient = _neg_log_posterior(theta, D, y, prior)
-    numeric = approx_fprime(theta, lambda t: _neg_log_posterior(t, D, y, prior)[0], 1e-7)
+    _, gradient = _neg_log_posterior(theta, distances, y, prior)
+    numeric = approx_fprime(theta, lambda t: _neg_log_posterior(t, distances, y, prior)[0], 1e-7)
     np.testing.assert_allclose(gradient, numeric, rtol=1e-4, atol=1e-6)
 
 
@@ -128,13 +153,14 @@ class KnownSurface:
         return values, -2 * diff[:, continuous]
 
 
-def test_optimiser_finds_the_maximum_of_a_known_surface():
+@pytest.mark.parametrize("scales", [None, np.array([1.0, 2.0, 0.05])])
+def test_optimiser_finds_the_maximum_of_a_known_surface(scales):
     space = SearchSpace(
         {"x": FloatDistribution(0, 1), "n": IntDistribution(1, 10), "c": CategoricalDistribution(["a", "b", "c"])}
     )
     surface = KnownSurface(space)
     anchors = space.snap(RNG.random((3, 3)))
-    best = optim.maximize(surface, space, anchors, np.random.RandomState(0))
+    best = optim.maximize(surface, space, anchors, np.random.RandomState(0), scales)
     params = space.decode(best)
     assert params["c"] == "c" and params["n"] == 7
     assert params["x"] == pytest.approx(0.62, abs=1e-5)
@@ -184,3 +210,12 @@ def test_one_diverging_loss_does_not_flatten_the_rest():
     others = y[:-1]
     assert others.max() - others.min() > 2.0  # the ordinary trials stay spread out
     assert np.all(np.diff(others) < 0)  # and in order: lower loss, higher y
+
+
+def test_fit_restarts_grow_sparser_only_past_the_benchmark_budget():
+    from optflow.search.samplers.gp.sampler import _restart_fit
+
+    restarts = [n for n in range(1, 301) if _restart_fit(n)]
+    assert restarts[:30] == list(range(1, 31))
+    assert [n for n in restarts if 30 < n < 120] == list(range(35, 120, 5))
+    assert [n for n in restarts if n >= 240] == [240, 260, 280, 300]

@@ -1,10 +1,11 @@
 """Maximising the acquisition over a mixed space: quasi-random screening, then local refinement.
 
 1. Screen: a scrambled Sobol sequence over the cube plus Gaussian perturbations of the best observed points.
-2. Refine the best few: L-BFGS-B on all continuous dimensions of all starts at once (the sum of independent
-   acquisition values has a block-diagonal Hessian, so one batched run equals separate ones, as in BoTorch's
-   `gen_candidates_scipy`), then a best-improvement local search over the neighbouring values of every
-   discrete and categorical dimension; repeat while either step improves.
+2. Refine the best few: L-BFGS-B on all continuous dimensions of all starts at once, in coordinates divided
+   by the GP's lengthscales (the sum of independent acquisition values has a block-diagonal Hessian, so one
+   batched run equals separate ones, as in BoTorch's `gen_candidates_scipy`), then a best-improvement local
+   search over the neighbouring values of every discrete and categorical dimension; repeat while either
+   step improves.
 """
 
 from __future__ import annotations
@@ -51,31 +52,37 @@ def screening_points(space: SearchSpace, anchors: np.ndarray, rng: np.random.Ran
     return space.snap(points)
 
 
-def _refine_continuous(acquisition: LogEI, space: SearchSpace, starts: np.ndarray) -> np.ndarray:
+def _refine_continuous(
+    acquisition: LogEI, space: SearchSpace, starts: np.ndarray, scales: np.ndarray | None
+) -> np.ndarray:
     continuous = space.is_continuous
     if not continuous.any():
         return starts
     fixed = starts.copy()
     shape = (len(starts), int(continuous.sum()))
+    # Optimise u = x / ℓ, where the acquisition changes about equally fast along every coordinate (Optuna
+    # preconditions the same way): at d = 20, 15 evaluations instead of 56 to the same maximum (TPE histories
+    # of 40-150 trials, 3 seeds; at d = 5, 15 instead of 19).
+    scale = np.ones(shape[1]) if scales is None else scales[continuous]
 
     def negative(flat: np.ndarray) -> tuple[float, np.ndarray]:
         points = fixed.copy()
-        points[:, continuous] = flat.reshape(shape)
+        points[:, continuous] = flat.reshape(shape) * scale
         values, gradients = acquisition.with_gradient(points, continuous)
-        return -float(values.sum()), -gradients.ravel()
+        return -float(values.sum()), -(gradients * scale).ravel()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         result = scipy.optimize.minimize(
             negative,
-            starts[:, continuous].ravel(),
+            (starts[:, continuous] / scale).ravel(),
             jac=True,
             method="L-BFGS-B",
-            bounds=[(0.0, 1.0)] * (shape[0] * shape[1]),
+            bounds=list(zip(np.zeros(shape).ravel(), np.broadcast_to(1.0 / scale, shape).ravel(), strict=True)),
             options={"maxiter": MAX_REFINE_ITERATIONS},
         )
     refined = fixed.copy()
-    refined[:, continuous] = np.clip(result.x.reshape(shape), 0.0, 1.0)
+    refined[:, continuous] = np.clip(result.x.reshape(shape) * scale, 0.0, 1.0)
     # Keep a start where the joint run made it worse (possible: the sum, not each term, is minimised).
     better = acquisition(refined) >= acquisition(starts)
     return np.where(better[:, None], refined, starts)
@@ -93,8 +100,15 @@ def _refine_discrete(acquisition: LogEI, space: SearchSpace, point: np.ndarray, 
     return point, value
 
 
-def maximize(acquisition: LogEI, space: SearchSpace, anchors: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
-    """The point of the cube (d,) with the highest acquisition value found."""
+def maximize(
+    acquisition: LogEI,
+    space: SearchSpace,
+    anchors: np.ndarray,
+    rng: np.random.RandomState,
+    scales: np.ndarray | None = None,
+) -> np.ndarray:
+    """The point of the cube (d,) with the highest acquisition value found; `scales` (d,), the GP's
+    lengthscales, precondition the continuous refinement."""
     candidates = screening_points(space, anchors, rng)
     values = _evaluate(acquisition, candidates)
     order = np.argsort(-values)
@@ -103,7 +117,7 @@ def maximize(acquisition: LogEI, space: SearchSpace, anchors: np.ndarray, rng: n
     start_values = acquisition(starts)
     for _ in range(MAX_ROUNDS):
         before = start_values.copy()
-        refined = space.snap(_refine_continuous(acquisition, space, starts))
+        refined = space.snap(_refine_continuous(acquisition, space, starts, scales))
         refined_values = acquisition(refined)
         keep = refined_values > start_values
         starts[keep], start_values[keep] = refined[keep], refined_values[keep]
