@@ -158,7 +158,8 @@ def fit(
     for epoch in range(first_epoch, 0 if finished else config.epochs):
         if loaders:  # the loader's order follows from (seed, epoch) alone: DataLoaders draw from it unevenly
             shuffle.manual_seed(config.seed + epoch * 1_000_003)
-        epoch_shuffle = shuffle.get_state()
+        if checkpoints:  # a state copy per epoch (a device sync for a CUDA generator) only when it can be saved
+            epoch_shuffle = shuffle.get_state()
         clean_point(epoch, batches_done)
         epoch_lr = rate(step - sum(closes_step[:batches_done]))  # the rate of the epoch's first step
         model.train()
