@@ -94,7 +94,9 @@ def test_no_password_is_logged_anywhere(tmp_path, postgres_server, postgres_url,
     optuna_files = [p for p in shared.rglob("*") if p.is_file()]
     best_config = shared / "secret" / "best_config.yaml"
     assert best_config in optuna_files  # the best trial's config to replay, beside the artifacts
-    assert len(optuna_files) == 3 + 1  # one loss curve per trial, from both workers, and the best config
+    checkpoints = [p for p in optuna_files if p.suffix == ".pt"]
+    assert [p.parent.name for p in checkpoints] == ["secret"]  # only the best trial's final checkpoint stays
+    assert len(optuna_files) == 3 + 1 + 1  # a loss curve per trial (both workers), the best config, its checkpoint
     logged += "".join(p.read_bytes().decode("latin-1") for p in optuna_files)
     for secret in (storage_password, TRACKING_PASSWORD):
         assert secret not in logged
