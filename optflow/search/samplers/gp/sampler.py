@@ -14,7 +14,9 @@ What goes into the model, and why:
   pointing at them and parallel workers spread out. A proposal is stored on its trial at once; a worker
   that sees a lower-numbered trial still being sampled assumes it takes the current maximum and looks again
   (without this, two processes sampling at the same moment proposed the same point, see the tests).
-- Params outside the relative search space (conditional ones) are sampled by the independent sampler.
+- Conditional params are modelled: the relative search space is the union of every param the finished trials
+  used, a param a trial left out is inactive there, and a proposal is a full active configuration (see
+  `conditional.py`). Only params never seen yet, or seen with two distributions, go to the independent sampler.
 """
 
 from __future__ import annotations
@@ -27,16 +29,15 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
-from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from optflow.search.optuna_private import set_trial_system_attr
 from optflow.search.samplers.gp.acqf import LogEI
+from optflow.search.samplers.gp.conditional import ConditionalSpace, ThroughRules, union_search_space
 from optflow.search.samplers.gp.gp import GaussianProcess, fit_hyperparameters
 from optflow.search.samplers.gp.optim import maximize
 from optflow.search.samplers.gp.prior import default_prior
-from optflow.search.samplers.gp.search_space import SearchSpace
 from optflow.search.samplers.seeding import TrialSeededSampler, trial_seed
 
 STARTUP_TRIALS = 10  # trials sampled at random before the GP takes over (Optuna's GPSampler uses 10 too)
@@ -124,7 +125,6 @@ class GPSampler(BaseSampler):
         self._n_startup_trials = n_startup_trials
         self._independent_sampler = independent_sampler or TrialSeededSampler(RandomSampler, seed)
         self._consider_pruned_trials = consider_pruned_trials
-        self._search_space = IntersectionSearchSpace()
         self._warm_start: dict[tuple[str, ...], np.ndarray] = {}
         self._lock = threading.Lock()  # n_jobs > 1 shares one sampler between threads
 
@@ -142,11 +142,8 @@ class GPSampler(BaseSampler):
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         self._check_single_objective(study)
-        return {
-            name: distribution
-            for name, distribution in self._search_space.calculate(study).items()
-            if not distribution.single()
-        }
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+        return union_search_space(finished)
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -159,12 +156,12 @@ class GPSampler(BaseSampler):
         observed = self._observations(trials, search_space, minimizing)
         if len([t for t in trials if t.state == TrialState.COMPLETE]) < self._n_startup_trials or not observed:
             return {}
-        space = SearchSpace(search_space)
-        X = space.encode_all([params for params, _ in observed])
+        space = ConditionalSpace(search_space, [params for params, _ in observed])
+        X = space.encode_observed([params for params, _ in observed])
         sign = -1.0 if minimizing else 1.0
         y = _transform_outputs(sign * np.array([value for _, value in observed]))
 
-        key = tuple(d.name for d in space.dimensions)
+        key = tuple(space.names)
         with self._lock:  # shared state only; threads fit their models in parallel
             warm_start = self._warm_start.get(key)
             seed = trial_seed(self._seed, trial.number)  # workers and resumes draw the same candidates
@@ -178,36 +175,39 @@ class GPSampler(BaseSampler):
 
         gp = GaussianProcess(X, y, hyperparameters, space.is_categorical)
         incumbent = float(gp.mean(X).max())
-        anchors = X[np.argsort(-y)[:N_ANCHORS]]
-        lengthscales = 1.0 / np.sqrt(hyperparameters.inverse_sq_lengthscales)
+        anchors = space.observed_raw()[np.argsort(-y)[:N_ANCHORS]]
+        lengthscales = space.raw_scales(1.0 / np.sqrt(hyperparameters.inverse_sq_lengthscales))
 
         def propose(running: np.ndarray) -> np.ndarray:
             believed = gp.condition_on(running, gp.mean(running)) if len(running) else gp
-            return maximize(LogEI(believed, incumbent), space, anchors, rng, lengthscales)
+            acquisition = LogEI(believed, incumbent)
+            if space.conditional:
+                acquisition = ThroughRules(acquisition, space)
+            return maximize(acquisition, space.raw, anchors, rng, lengthscales)
 
         running, pending = self._running_points(trials, trial, space)
         point = propose(running)
         # A lower-numbered trial still being sampled by another worker sees the same data and will find the
         # same maximum; assume it takes this point and look again (it, in turn, ignores higher numbers).
         for _ in range(min(pending, MAX_PENDING_BELIEVED)):
-            running = np.vstack([running, point])
+            running = np.vstack([running, space.embed(point[None, :])])
             point = propose(running)
-        # Store the proposal on the trial at once, so other workers see it before its params are set.
-        params = space.decode(point)
-        set_trial_system_attr(study, trial, PARAMS_ATTR, json.dumps(params))
+        # Store the active configuration on the trial at once, so other workers see it before its params are
+        # set. All params are returned: where the rules were wrong, the objective still gets a proposed value.
+        params, active = space.decode(point)
+        set_trial_system_attr(study, trial, PARAMS_ATTR, json.dumps(active))
         return params
 
     def _observations(
         self, trials: Sequence[FrozenTrial], search_space: dict[str, BaseDistribution], minimizing: bool
     ) -> list[tuple[dict[str, Any], float]]:
         """(params, value) of the trials the GP learns from; failed ones get the worst finite value."""
-        names = set(search_space)
         observed: list[tuple[dict[str, Any], float]] = []
         failed: list[dict[str, Any]] = []
         for trial in trials:
-            if not names <= set(trial.params):
+            params = {name: value for name, value in trial.params.items() if name in search_space}
+            if not params:
                 continue
-            params = {name: trial.params[name] for name in names}
             if trial.state == TrialState.COMPLETE and trial.value is not None:
                 value = trial.value
             elif trial.state == TrialState.PRUNED and self._consider_pruned_trials and trial.intermediate_values:
@@ -230,22 +230,23 @@ class GPSampler(BaseSampler):
         return observed + [(p, worst) for p in failed]
 
     def _running_points(
-        self, trials: Sequence[FrozenTrial], current: FrozenTrial, space: SearchSpace
+        self, trials: Sequence[FrozenTrial], current: FrozenTrial, space: ConditionalSpace
     ) -> tuple[np.ndarray, int]:
-        """Points of other RUNNING trials (params or stored proposal), and how many lower-numbered ones have
-        neither yet because another worker is sampling them right now."""
-        points, pending = [], 0
-        names = {d.name for d in space.dimensions}
+        """Model inputs of other RUNNING trials (params or stored proposal), and how many lower-numbered ones
+        have neither yet because another worker is sampling them right now."""
+        configurations, pending = [], 0
+        names = {d.name for d in space.union.dimensions}
         for trial in trials:
             if trial.state != TrialState.RUNNING or trial.number == current.number:
                 continue
             params = dict(json.loads(trial.system_attrs.get(PARAMS_ATTR, "{}")))
             params.update(trial.params)
-            if names <= set(params):
-                points.append(space.encode(params))
+            params = {name: value for name, value in params.items() if name in names}
+            if space.root_names <= set(params):
+                configurations.append(params)
             elif trial.number < current.number and not trial.params:
                 pending += 1
-        return np.array(points).reshape(len(points), space.dim), pending
+        return space.encode_observed(configurations), pending
 
     def sample_independent(
         self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution

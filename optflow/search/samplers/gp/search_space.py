@@ -49,6 +49,13 @@ def _dimension(name: str, distribution: BaseDistribution) -> Dimension:
     return Dimension(name, distribution, DISCRETE, low - step / 2, high + step / 2, step)
 
 
+def _encode_value(d: Dimension, value: Any) -> float:
+    if d.kind == CATEGORICAL:
+        return float(d.distribution.to_internal_repr(value))
+    warped = math.log(value) if d.distribution.log else float(value)
+    return (warped - d.low) / (d.high - d.low)
+
+
 class SearchSpace:
     """The ordered dimensions of a relative search space."""
 
@@ -64,15 +71,11 @@ class SearchSpace:
 
     def encode(self, params: Mapping[str, Any]) -> np.ndarray:
         """External param values -> a point of the unit cube, shape (dim,)."""
-        point = np.empty(self.dim)
-        for i, d in enumerate(self.dimensions):
-            value = params[d.name]
-            if d.kind == CATEGORICAL:
-                point[i] = d.distribution.to_internal_repr(value)
-                continue
-            warped = math.log(value) if d.distribution.log else float(value)
-            point[i] = (warped - d.low) / (d.high - d.low)
-        return point
+        return np.array([_encode_value(d, params[d.name]) for d in self.dimensions])
+
+    def encode_partial(self, params: Mapping[str, Any]) -> np.ndarray:
+        """Like `encode`, with NaN for the params `params` does not have (inactive in a conditional space)."""
+        return np.array([_encode_value(d, params[d.name]) if d.name in params else np.nan for d in self.dimensions])
 
     def encode_all(self, params: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Shape (n, dim)."""
