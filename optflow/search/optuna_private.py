@@ -7,6 +7,7 @@ their bookkeeping in system attrs, out of the user attrs that optuna-dashboard s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -36,3 +37,13 @@ def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
 
 def set_study_system_attr(study: optuna.Study, key: str, value: Any) -> None:
     study._storage.set_study_system_attr(study._study_id, key, value)
+
+
+def store_constraints(
+    constraints_func: Callable[[FrozenTrial], Sequence[float]], study: optuna.Study, trial: FrozenTrial, state: Any
+) -> None:
+    """Evaluate a sampler's `constraints_func` on a finished trial and store the values where
+    `FrozenTrial.constraints` reads them: Optuna's own helper, so the format and checks are its own."""
+    from optuna.samplers._base import _process_constraints_after_trial
+
+    _process_constraints_after_trial(constraints_func, study, trial, state)

@@ -189,7 +189,9 @@ def test_search_space_round_trip(distribution, value):
 def test_yeo_johnson_matches_scipy():
     from scipy import stats
 
-    from optflow.search.samplers.gp.sampler import YEO_JOHNSON_LAMBDAS, _transform_outputs, _yeo_johnson
+    from optflow.search.samplers.gp.outputs import YEO_JOHNSON_LAMBDAS
+    from optflow.search.samplers.gp.outputs import transform_outputs as _transform_outputs
+    from optflow.search.samplers.gp.outputs import yeo_johnson as _yeo_johnson
 
     values = -np.random.default_rng(1).lognormal(size=40)  # skewed, like losses turned to "higher is better"
     z = (values - values.mean()) / values.std()
@@ -203,7 +205,7 @@ def test_yeo_johnson_matches_scipy():
 
 def test_one_diverging_loss_does_not_flatten_the_rest():
     """Regression: a loss 500x the others once made the power transform squash every other value together."""
-    from optflow.search.samplers.gp.sampler import _transform_outputs
+    from optflow.search.samplers.gp.outputs import transform_outputs as _transform_outputs
 
     losses = np.concatenate([np.linspace(0.08, 0.6, 19), [54.0]])
     y = _transform_outputs(-losses)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import optuna
 import pytest
-from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase
+from optuna.testing.pytest_samplers import BasicSamplerTestCase, MultiObjectiveSamplerTestCase, RelativeSamplerTestCase
 from optuna.trial import TrialState
 
 from optflow.search.samplers.gp import GPSampler
@@ -15,7 +15,7 @@ from optflow.search.samplers.gp import GPSampler
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-class TestGPSamplerContract(BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase):
+class TestGPSamplerContract(BasicSamplerTestCase, RelativeSamplerTestCase, MultiObjectiveSamplerTestCase):
     """The test cases Optuna runs on its own samplers (optuna.testing.pytest_samplers)."""
 
     @pytest.fixture
