@@ -3,8 +3,8 @@
 - One objective: log EI over the best posterior mean among the feasible observed points (the "plug-in"
   incumbent, robust to one lucky noisy value).
 - Two or three: log EHVI over the Pareto front of the feasible observed points, with the reference point a
-  tenth of each objective's observed range below the worst feasible value (outputs are transformed to
-  "higher is better", so the front is a maximisation front).
+  tenth of each objective's observed range below its worst observed value, feasible or not (outputs are
+  transformed to "higher is better", so the front is a maximisation front).
 - Constraints add log PoF; while no observed point is feasible, finding one is the whole goal (log PoF alone,
   as Gardner et al. 2014 and Optuna's GPSampler do).
 - Running trials are believed at the posterior mean of every model (kriging believer) before the
@@ -29,7 +29,7 @@ def _believe(gp: GaussianProcess, running: np.ndarray) -> GaussianProcess:
 
 class Goal:
     """The acquisition of one proposal. Y (n, M) are the transformed objective values of the observed points
-    X (n, d); `feasible` (n,) says which satisfied every constraint; `samples` (S, M) are EHVI's base samples."""
+    X (n, d); `feasible` (n,) says which satisfied every constraint."""
 
     def __init__(
         self,
@@ -39,10 +39,9 @@ class Goal:
         X: np.ndarray,
         Y: np.ndarray,
         feasible: np.ndarray,
-        samples: np.ndarray,
     ) -> None:
         self.objectives, self.constraints, self.thresholds = objectives, constraints, thresholds
-        self.Y, self.feasible, self.samples = Y, feasible, samples
+        self.Y, self.feasible = Y, feasible
         self.incumbent, self.front, self.reference = None, None, None
         if not feasible.any():
             return
@@ -51,7 +50,9 @@ class Goal:
         else:
             feasible_Y = Y[feasible]
             self.front = feasible_Y[non_dominated(feasible_Y)]
-            worst, best = feasible_Y.min(axis=0), feasible_Y.max(axis=0)
+            # From every observed point, not only the feasible ones: a reference point just below the feasible
+            # points found so far would give the other feasible regions no improvement at all.
+            worst, best = Y.min(axis=0), Y.max(axis=0)
             self.reference = worst - REFERENCE_MARGIN * np.maximum(best - worst, 1e-6)
 
     def acquisition(self, running: np.ndarray):
@@ -63,7 +64,7 @@ class Goal:
         if self.incumbent is not None:
             improvement = LogEI(objectives[0], self.incumbent)
         else:
-            improvement = LogEHVI(objectives, self.front, self.reference, self.samples)
+            improvement = LogEHVI(objectives, self.front, self.reference)
         return SumOf(improvement, feasibility) if self.constraints else improvement
 
     def anchor_order(self, rng: np.random.RandomState) -> np.ndarray:

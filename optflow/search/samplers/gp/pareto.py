@@ -29,6 +29,11 @@ def hypervolume(front: np.ndarray, reference: np.ndarray) -> float:
         return 0.0
     if front.shape[1] == 1:
         return float(front[:, 0].max() - reference[0])
+    if front.shape[1] == 2:  # a sweep: sorted by the first objective, the second's running maximum
+        order = np.argsort(-front[:, 0], kind="stable")
+        x, height = front[order, 0], np.maximum.accumulate(front[order, 1])
+        widths = x - np.append(x[1:], reference[0])
+        return float(np.sum(widths * (height - reference[1])))
     levels = np.unique(front[:, -1])[::-1]  # descending
     volume = 0.0
     for i, level in enumerate(levels):

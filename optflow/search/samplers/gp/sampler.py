@@ -31,7 +31,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optflow.search.optuna_private import set_trial_system_attr, store_constraints
 from optflow.search.samplers.gp.conditional import ConditionalSpace, ThroughRules, union_search_space
-from optflow.search.samplers.gp.ehvi import base_samples
 from optflow.search.samplers.gp.goal import Goal
 from optflow.search.samplers.gp.gp import GaussianProcess, fit_hyperparameters
 from optflow.search.samplers.gp.observations import gather
@@ -132,8 +131,7 @@ class GPSampler(BaseSampler):
             values, mean, std = standardise(observed.constraints[known, i])
             constraints.append(self._fit(space, X[known], values, ("constraint", str(i))))
             thresholds.append(-mean / std)
-        samples = base_samples(len(signs), rng) if len(signs) > 1 else None
-        goal = Goal(objectives, constraints, np.array(thresholds), X, Y, observed.feasible, samples)
+        goal = Goal(objectives, constraints, np.array(thresholds), X, Y, observed.feasible)
         anchors = space.observed_raw()[goal.anchor_order(rng)[:N_ANCHORS]]
         lengthscales = space.raw_scales(1.0 / np.sqrt(objectives[0].params.inverse_sq_lengthscales))
 
