@@ -210,7 +210,10 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
     counts = [f"{result.n_complete} complete"]
     counts += [f"{n} {what}" for n, what in ((result.n_pruned, "pruned"), (result.n_failed, "failed")) if n]
     print(f"study {name}: {', '.join(counts)} of {result.n_trials} trials; best {config.study.metric} = {best}")
-    if result.top_trials:
+    if result.pareto:
+        print(f"Pareto front ({len(result.pareto)} trials):")
+        print(_pareto_table(result.pareto, result.objectives))
+    elif result.top_trials:
         print(_best_trials_table(result.top_trials, config.study.metric))
     print(_next_steps(result))
     if result.n_complete == 0:
@@ -262,6 +265,16 @@ def _best_trials_table(trials: list[tuple[int, float, dict]], metric: str) -> st
         cells = [f"{params[n]:.4g}" if isinstance(params.get(n), float) else str(params.get(n, "-")) for n in names]
         rows.append([str(number), f"{value:.6g}", *cells])
     return format_table(["trial", metric, *names], rows)
+
+
+def _pareto_table(trials: list[tuple[int, tuple[float, ...], dict]], objectives: list[str]) -> str:
+    """A plain-text table of the Pareto-optimal trials, best first objective first."""
+    names = sorted({name for _, _, params in trials for name in params})
+    rows = []
+    for number, values, params in trials:
+        cells = [f"{params[n]:.4g}" if isinstance(params.get(n), float) else str(params.get(n, "-")) for n in names]
+        rows.append([str(number), *(f"{v:.6g}" for v in values), *cells])
+    return format_table(["trial", *objectives, *names], rows)
 
 
 def _train(args: argparse.Namespace, config: Config) -> int:

@@ -35,6 +35,7 @@ TAG_WORKER = "optflow.worker"  # host:pid of the process that ran the trial
 TAG_DEVICE = "optflow.device"  # the device the trial trained on: cpu, cuda:0, ...
 TAG_RETRY_OF = "optflow.retry_of"  # the dead worker's trial this one retries
 TAG_RESUMED_FROM = "optflow.resumed_from_epoch"  # a trial that resumed from a checkpoint: the epoch it resumed at
+TAG_PARETO = "optflow.pareto"  # "true" on the runs of the Pareto-optimal trials of a study of several objectives
 TAG_SEARCHED = "optflow.searched"  # the params the sampler chose, comma-separated
 # The study (parent) run.
 TAG_OPTFLOW_STUDY = "optflow.study_name"

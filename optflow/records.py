@@ -68,6 +68,8 @@ class TrialOutcome:
     artifacts: Sequence[str] = ()  # files an own loop handed over, logged with the run
     batch_size_used: int | None = None  # set when CUDA ran out of memory and the trial was retried on half
     resumed_from: int | None = None  # the epoch it resumed at from a checkpoint (its earlier epochs replayed)
+    measures: Mapping[str, float] = field(default_factory=dict)  # what objectives and constraints read (n_params)
+    feasible: bool = True  # met every `study.constraints` bound (a complete trial)
 
     @property
     def complete(self) -> bool:
@@ -84,6 +86,8 @@ class TrialOutcome:
         peaks = [r.peak_memory_mb for r in records if r.peak_memory_mb is not None]
         if peaks:
             final[PEAK_DEVICE_MEMORY] = max(peaks)
+        if "n_params" in self.measures:
+            final["n_params"] = self.measures["n_params"]
         losses = [r.val_loss for r in records if r.val_loss is not None]
         if self.complete and losses:
             final[BEST_VAL_LOSS] = min(losses)

@@ -149,6 +149,19 @@ BAD_INPUT = {
         ["--set", "search.dropout.step=0.25 search.dropout.grid=null"],
         "search.dropout.step must divide high - low (0.6) into whole steps; got 0.25",
     ),
+    "unknown objective": (
+        ["--set", "study.objectives=[val_f1]"],
+        "study.objectives must name n_params, train_seconds, val_accuracy, val_bpc, val_loss, val_rmse; got 'val_f1'",
+    ),
+    "objective twice": (["--set", "study.objectives=[val_loss]"], "study.objectives must differ from each other"),
+    "constraint on an unknown name": (
+        ["--set", "study.constraints=['size <= 3']"],
+        "study.constraints must name ",
+    ),
+    "four objectives for gp": (
+        ["--set", "study.objectives=[n_params,train_seconds,val_accuracy]"],
+        "study.objectives must hold at most 2 names with the gp sampler",
+    ),
     "float entry on an int field": (
         ["--set", "search.epochs={type: float, low: 1, high: 5}"],
         "search.epochs.type must be one of categorical, int; got 'float'",

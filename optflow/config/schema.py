@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from optflow.config.objectives import Constraint, Objective, parse_constraint, parse_objective
 from optflow.contract import METRICS_MAXIMIZED
 from optflow.urls import mask_password
 
@@ -31,6 +32,16 @@ class StudyConfig:
     validation set each epoch; logged as `val_f1` (the function's name, `val_` in front unless it has it)."""
     direction: str = "auto"
     """minimize, maximize, or auto (maximize for accuracy, minimize otherwise)."""
+    objectives: tuple[str, ...] = ()
+    """Further objectives after `metric`, to search the Pareto front of all: validation metrics (read at the epoch
+    where `metric` was best), train_seconds or n_params; `name:maximize` where auto cannot tell. Pruning is
+    off with several objectives (Optuna defines it for one)."""
+    constraints: tuple[str, ...] = ()
+    """Bounds every trial should meet, like `n_params <= 20000` or `val_accuracy >= 0.9` (names as in
+    `objectives`); a trial that breaks one is never best, and the gp and tpe samplers learn where they hold."""
+    pareto_models: int = 5
+    """With several objectives and log_models best: how many Pareto-optimal trials' models are logged, best
+    `metric` first."""
     storage: str = "sqlite:///optuna.db"
     """Optuna RDB storage URL. Prefer the OPTFLOW_STORAGE environment variable for URLs with passwords."""
     pruner: str = "none"
@@ -55,6 +66,26 @@ class StudyConfig:
         if self.direction != "auto":
             return self.direction == "maximize"
         return self.metric in METRICS_MAXIMIZED
+
+    @property
+    def objective_list(self) -> list[Objective]:
+        """Every objective, `metric` first, with its direction resolved."""
+        first = Objective(self.metric, self.resolved_direction)
+        rest = [parse_objective(text) for text in self.objectives]
+        return [first, *(Objective(o.name, o.resolved()) for o in rest)]
+
+    @property
+    def directions(self) -> list[str]:
+        """Optuna's `directions`, one per objective."""
+        return [objective.direction for objective in self.objective_list]
+
+    @property
+    def multi_objective(self) -> bool:
+        return bool(self.objectives)
+
+    @property
+    def constraint_list(self) -> list[Constraint]:
+        return [parse_constraint(text) for text in self.constraints]
 
     @property
     def extra_metrics(self) -> dict[str, str]:

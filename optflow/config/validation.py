@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from optflow.config.objectives import TRIAL_MEASURES, parse_constraint, parse_objective
 from optflow.config.references import describe_local, is_local, is_reference, resolve
 from optflow.config.rules import Rule, constant, number, one_of, registry, text
 from optflow.config.schema import SECTIONS, Config, metric_name, searchable_fields
@@ -92,6 +93,33 @@ def _references(value: Any) -> tuple[str, ...]:
 
 REFERENCES = Rule(lambda: "a list of import paths like my_package.metrics:f1", _references, invalid=[1])
 
+
+def _texts(parse) -> Any:
+    def convert(value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise TypeError
+        for entry in value:
+            parse(entry)
+        return tuple(entry.strip() for entry in value)
+
+    return convert
+
+
+OBJECTIVES = Rule(
+    lambda: "a list of metric names (val_*, train_seconds, n_params), each optionally :minimize or :maximize",
+    _texts(parse_objective),
+    invalid=["n_params:smaller"],
+)
+CONSTRAINTS = Rule(
+    lambda: "a list of bounds like 'n_params <= 20000' or 'val_accuracy >= 0.9'",
+    _texts(parse_constraint),
+    invalid=["n_params < 3"],
+)
+
 PARAMS = Rule(lambda: "a mapping of argument names to values", _params, invalid=[1])
 
 RULES: dict[str, dict[str, Rule]] = {
@@ -102,6 +130,9 @@ RULES: dict[str, dict[str, Rule]] = {
         "metric": METRIC,
         "metrics": REFERENCES,
         "direction": one_of(constant("auto", "minimize", "maximize")),
+        "objectives": OBJECTIVES,
+        "constraints": CONSTRAINTS,
+        "pareto_models": number(int, 1),
         "storage": text(),
         "pruner": one_of(registry("optflow.search.pruners", "PRUNERS")),
         "seed": number(int, 0),
@@ -323,6 +354,7 @@ def _check_consistency(config: Config) -> None:
         raise UsageError(f"study.log_models must be best when study.register_model is set; got {study.log_models!r}")
     if study.metric in METRICS_MAXIMIZED and study.direction == "minimize":
         raise UsageError(f"study.direction must be maximize or auto for metric {study.metric}; got 'minimize'")
+    _check_objectives(config, known)
     training = config.training
     if training.gradient_accumulation_steps > 1 and (training.optimizer == "gd" or training.batch_size == "full"):
         raise UsageError(
@@ -335,6 +367,35 @@ def _check_consistency(config: Config) -> None:
 
 
 # The validation metrics each task reports (classification: accuracy; regression: RMSE in the target's units).
+MAX_GP_OBJECTIVES = 3
+
+
+def _check_objectives(config: Config, known: tuple[str, ...]) -> None:
+    """Objectives and constraints name what a trial reports, once each, within what the sampler handles."""
+    study = config.study
+    allowed = ("train_seconds",) if config.own_loop else (*known, *TRIAL_MEASURES)
+    names = [objective.name for objective in study.objective_list]
+    for field, values in (("objectives", names[1:]), ("constraints", [c.name for c in study.constraint_list])):
+        for name in values:
+            if (name not in allowed and not config.own_loop) or (config.own_loop and name == "n_params"):
+                what = ", ".join(sorted(allowed)) + (" or your loop's metrics" if config.own_loop else "")
+                raise UsageError(f"study.{field} must name {what}; got {name!r}")
+    if len(set(names)) < len(names):
+        raise UsageError(f"study.objectives must differ from each other and from study.metric; got {names}")
+    for entry in study.objectives:
+        objective = parse_objective(entry)
+        if objective.direction == "auto" and objective.name not in (*KNOWN_METRICS, *TRIAL_MEASURES):
+            raise UsageError(
+                f"study.objectives must give {objective.name!r} a direction ({objective.name}:minimize or "
+                f":maximize); got {entry!r}"
+            )
+    if study.sampler == "gp" and len(names) > MAX_GP_OBJECTIVES:
+        raise UsageError(
+            f"study.objectives must hold at most {MAX_GP_OBJECTIVES - 1} names with the gp sampler (3 objectives "
+            f"with study.metric); got {len(names) - 1}"
+        )
+
+
 TASK_METRICS = {
     "classification": ("val_loss", "val_accuracy"),
     "regression": ("val_loss", "val_rmse"),

@@ -13,7 +13,6 @@ so the file of a deleted and re-made study of the same name is never resumed fro
 from __future__ import annotations
 
 import uuid
-from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from optflow.config import Config
 from optflow.contract import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_RESUME_OF, SYSTEM_ATTR_RETRY_OF
 from optflow.errors import UsageError
 from optflow.search.optuna_private import set_study_system_attr, study_system_attrs, trial_system_attrs
+from optflow.search.ranking import best_trial
 from optflow.study.identity import RUNTIME_FIELDS
 from optflow.study.interrupts import clean_point
 from optflow.tracking.dashboard import artifact_dir
@@ -142,8 +142,9 @@ def remove_finished(study: optuna.Study, directory: Path, study_over: bool = Fal
         return
     latest = _latest_by_key(study.get_trials(deepcopy=False))
     ended = {key for key, trial in latest.items() if not _may_continue(trial) or study_over}
-    with suppress(ValueError):  # no complete trial yet
-        ended.discard(trial_key(study.best_trial))
+    best = best_trial(study)
+    if best is not None:
+        ended.discard(trial_key(best))
     for path in directory.iterdir():
         name = path.name.lstrip(".")  # a partial file of a killed write: `.trial-0003.pt.<random>.partial`
         number = name.removeprefix("trial-").split(".", 1)[0]

@@ -58,6 +58,10 @@ def definition(config: Config, data: Dataset | None) -> dict[str, Any]:
         out["objective.function"] = config.objective.function
         out.update({f"objective.params.{k}": v for k, v in config.objective.params.items() if k not in searched})
     out.update({"study.metric": config.study.metric, "study.direction": config.study.resolved_direction})
+    if config.study.multi_objective or config.study.constraints:  # studies of one objective keep their definition
+        out.update(
+            {"study.objectives": list(config.study.objectives), "study.constraints": list(config.study.constraints)}
+        )
     if config.data.factory:  # the factory's code is the user's: its reference and arguments name the data
         out["data.factory"] = config.data.factory
         out.update({f"data.params.{k}": v for k, v in config.data.params.items() if k not in searched})
@@ -101,11 +105,13 @@ def check_identity(study: optuna.Study, config: Config, data: Dataset | None) ->
                     f"study {config.study.name!r} was made for another task: {field} was {_show(before)}, now "
                     f"{_show(now)}; use another --study-name"
                 )
-    stored_direction = study.direction.name.lower()  # also for a study made before definitions were recorded
-    if stored_direction != config.study.resolved_direction:
+    stored_directions = [d.name.lower() for d in study.directions]  # also for studies made before definitions
+    if stored_directions != config.study.directions:
+        field = "study.direction" if len(stored_directions) == len(config.study.directions) == 1 else "study.directions"
+        show = (lambda d: repr(d[0])) if field == "study.direction" else str
         raise UsageError(
-            f"study {config.study.name!r} was made for another task: study.direction was {stored_direction!r}, "
-            f"now {config.study.resolved_direction!r}; use another --study-name"
+            f"study {config.study.name!r} was made for another task: {field} was {show(stored_directions)}, "
+            f"now {show(config.study.directions)}; use another --study-name"
         )
     before, now = attrs.get(SETTINGS_ATTR, {}), settings(config)
     if before != now:

@@ -34,6 +34,19 @@ from optflow.training.criteria import metric_functions
 from optflow.training.optim import halved_batch
 
 
+def trial_measures(
+    config: Config, records: list[EpochRecord], value: float, model: nn.Module | None
+) -> dict[str, float]:
+    """What objectives and constraints may name: each epoch metric at the epoch `study.metric` was best (the
+    weights early stopping keeps), the training's seconds and, for optflow's models, the trainable params."""
+    best = next(r for r in records if r.metrics().get(config.study.metric) == value)
+    measures = {name: float(v) for name, v in best.metrics().items()}
+    measures["train_seconds"] = records[-1].seconds
+    if model is not None:
+        measures["n_params"] = float(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    return measures
+
+
 @dataclass
 class Objective:
     """Runs one trial: sample params, train, report epochs to Optuna, hand the outcome to tracking."""
@@ -105,12 +118,13 @@ class Objective:
             if not records and checkpoints and checkpoints.resumed_from is not None:
                 trial.set_user_attr(ATTR_RESUMED_FROM, checkpoints.resumed_from)
             records.append(record)
-            trial.report(record.metrics()[study.metric], record.epoch)
+            if not study.multi_objective:  # Optuna's `Trial.report` takes one objective's values
+                trial.report(record.metrics()[study.metric], record.epoch)
             run.epoch(record)
-            if study.pruner != "none" and trial.should_prune():
+            if study.pruner != "none" and not study.multi_objective and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {record.epoch} by the {study.pruner} pruner")
 
-        model, batch_size_used, checkpoints = None, None, None
+        model, batch_size_used, checkpoints, measures, feasible = None, None, None, {}, True
 
         def trial_checkpoints(trained: Config) -> Checkpoints | None:
             nonlocal checkpoints
@@ -135,7 +149,14 @@ class Objective:
             else:
                 model = self._train(config, on_epoch, retried, trial_checkpoints)
             value = best_value(records, study.metric, study.maximize)
+            measures = trial_measures(config, records, value, model)
+            for constraint in study.constraint_list:
+                violation = constraint.violation(measures[constraint.name])
+                trial.set_constraint(str(constraint), violation)
+                feasible = feasible and violation <= 0
             state = "COMPLETE"
+            if study.multi_objective:
+                return tuple(measures[objective.name] for objective in study.objective_list)
             return value
         except optuna.TrialPruned as error:
             state, reason = "PRUNED", str(error)
@@ -156,7 +177,7 @@ class Objective:
         finally:
             self.seconds.append(time.perf_counter() - started)
             resumed_from = checkpoints.resumed_from if checkpoints else None
-            improved = self.best.offer(value)
+            improved = self.best.offer(value if feasible else None)  # a trial that breaks a bound is never best
             outcome = TrialOutcome(
                 number=trial.number,
                 state=state,
@@ -173,6 +194,8 @@ class Objective:
                 artifacts=tuple(artifacts),
                 batch_size_used=batch_size_used,
                 resumed_from=resumed_from,
+                measures=measures,
+                feasible=feasible,
             )
             run.finish(outcome, model)
             self.reporter.trial_ended(outcome, self.worker)

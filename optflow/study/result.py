@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from optflow.config import Config
 from optflow.contract import ATTR_FAIL_REASON
+from optflow.search.ranking import best_trial, first_value, pareto_trials, ranked
 from optflow.study.budget import budget, in_flight, study_trials, trials_used
 from optflow.tracking.dashboard import artifact_dir
 from optflow.urls import mask_password
@@ -43,18 +44,22 @@ class StudyResult:
     storage: str = ""  # the Optuna storage URL, password masked
     artifact_dir: str = ""  # the Optuna artifact store (trial loss curves for optuna-dashboard)
     best_config: str | None = None  # a local copy of the best trial's resolved config, to replay
+    objectives: list[str] = field(default_factory=list)  # with several: their names, `metric` first
+    pareto: list[tuple[int, tuple[float, ...], dict[str, Any]]] = field(
+        default_factory=list
+    )  # (number, values, params)
 
 
 def write_best_config(study: optuna.Study, config: Config, directory: Path) -> str | None:
     """Write the best trial's resolved config to `directory/<study>/best_config.yaml`; its path, or None when no
     trial completed or the file cannot be written."""
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    best = best_trial(study)
+    if best is None:
         return None
-    best = study.best_trial
     path = directory / config.study.name / "best_config.yaml"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(config.best_trial_yaml(best.number, best.value, best.params))
+        path.write_text(config.best_trial_yaml(best.number, first_value(best), best.params))
     except OSError:
         return None
     return str(path)
@@ -74,18 +79,18 @@ def study_result(
     trials = study_trials(study)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     failed = [t for t in trials if t.state == TrialState.FAIL and ATTR_FAIL_REASON in t.user_attrs]
-    best = study.best_trial if complete else None
-    ranked = sorted(complete, key=lambda t: t.value, reverse=config.study.maximize)
+    best = best_trial(study)
+    several = config.study.multi_objective
     return StudyResult(
         study_name=config.study.name,
         n_trials=len(trials),
         n_complete=len(complete),
-        best_value=best.value if best else None,
+        best_value=first_value(best) if best else None,
         best_params=dict(best.params) if best else {},
         study_run_id=study_run_id,
         tracking_uri=mask_password(tracking_uri) if tracking_uri else None,
         seconds_per_trial=sum(seconds) / max(1, len(seconds)),
-        top_trials=[(t.number, t.value, dict(t.params)) for t in ranked[:TOP_TRIALS]],
+        top_trials=[(t.number, first_value(t), dict(t.params)) for t in ranked(study)[:TOP_TRIALS]],
         budget_spent=trials_used(trials) >= budget(config) and not in_flight(trials),
         budget=budget(config),
         n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
@@ -94,6 +99,8 @@ def study_result(
         storage=mask_password(config.study.storage),
         artifact_dir=str(directory),
         best_config=write_best_config(study, config, directory),
+        objectives=[o.name for o in config.study.objective_list] if several else [],
+        pareto=[(t.number, tuple(t.values), dict(t.params)) for t in pareto_trials(study)] if several else [],
     )
 
 

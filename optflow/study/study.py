@@ -17,6 +17,7 @@ from optflow.data import load_dataset
 from optflow.records import BestSoFar
 from optflow.search.optuna_private import set_study_system_attr
 from optflow.search.pruners import make_pruner
+from optflow.search.ranking import first_value, is_feasible, ranked
 from optflow.search.samplers import make_sampler
 from optflow.study.budget import budget, in_flight, spends_budget, study_trials, trials_used
 from optflow.study.checkpoints import (
@@ -79,20 +80,25 @@ def max_epochs(config: Config) -> int | str:
     return int(max(searched.choices) if searched.type == "categorical" else searched.high)
 
 
+def effective_pruner(config: Config) -> str:
+    """The configured pruner, or none with several objectives (Optuna's `Trial.report` takes one value)."""
+    return "none" if config.study.multi_objective else config.study.pruner
+
+
 def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.Study:
     """Create the study or load it (resume or join); `check_identity` tells whether it is the same task."""
     study = optuna.create_study(
         storage=storage,
         study_name=config.study.name,
         sampler=make_sampler(config.study.sampler, config.study.seed, config.search, spends_budget),
-        pruner=make_pruner(config.study.pruner, max_epochs(config)),
-        direction=config.study.resolved_direction,
+        pruner=make_pruner(effective_pruner(config), max_epochs(config)),
+        directions=config.study.directions,
         load_if_exists=True,
     )
     if study.metric_names is None:  # optuna-dashboard's plots then say "val_loss", not "Objective 0"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 3.2
-            study.set_metric_names([config.study.metric])
+            study.set_metric_names([objective.name for objective in config.study.objective_list])
     return study
 
 
@@ -119,6 +125,11 @@ def run_study(
     if options.tracking:
         tracker = StudyTracker(config, tracking_uri=options.tracking_uri, inline=options.inline_tracking)
     reporter = options.reporter
+    if effective_pruner(config) != config.study.pruner:
+        reporter.notice(
+            f"study.pruner {config.study.pruner} is off: Optuna defines pruning for one objective, and this study "
+            f"has {len(config.study.directions)}"
+        )
     total = budget(config)
     checkpoints: CheckpointStore | None = None
     status, if_changed, study, result = "FAILED", False, None, None
@@ -154,7 +165,7 @@ def run_study(
             if on_ready is not None:
                 on_ready(tracker.study_run)
             stale_trial_callback(storage).on_stale = tracker.close_stale_run
-            completed = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+            completed = [first_value(t) for t in ranked(study) if is_feasible(t)]
             best = BestSoFar(config.study.maximize, completed)
             objective = Objective(
                 config, data, tracker, best, reporter, options.worker, lock.release, checkpoints=checkpoints

@@ -355,6 +355,13 @@ def log_study_artifacts(
         client(study_run.tracking_uri).log_artifacts(study_run.run_id, tmp)
 
 
+def tag_runs(tracking_uri: str, run_ids: Mapping[str, Mapping[str, str]]) -> None:
+    """Set tags on other runs (the Pareto-optimal trials' runs), one batch per run."""
+    mlflow = client(tracking_uri)
+    for run_id, tags in run_ids.items():
+        mlflow.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+
 def close_study_run(study_run: StudyRun, status: str, if_changed: bool = False, end_ms: int | None = None) -> None:
     """Set the study run's final status when optflow owns it (FINISHED, KILLED or FAILED), ending it at `end_ms`
     (the last trial's end) or now; with `if_changed`, only when it has another status (a session that ran

@@ -22,6 +22,7 @@ from optuna.distributions import CategoricalDistribution  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from optflow.records import EpochRecord  # noqa: E402
+from optflow.search.ranking import first_value, maximizes_first  # noqa: E402
 from optflow.tracking.scales import Scale, robust_scale  # noqa: E402
 
 
@@ -117,10 +118,10 @@ def history_png(study: optuna.Study, metric: str) -> Figure:
     """Each complete trial's value and the best so far, in trial order, on a robust scale."""
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     figure, axis = new_figure()
-    numbers, values = [t.number for t in trials], [t.value for t in trials]
+    numbers, values = [t.number for t in trials], [first_value(t) for t in trials]
     best, running = [], None
     for value in values:
-        better = running is None or (value > running if study.direction.name == "MAXIMIZE" else value < running)
+        better = running is None or (value > running if maximizes_first(study) else value < running)
         running = value if better else running
         best.append(running)
     scale = robust_scale(values)
@@ -176,11 +177,11 @@ def parallel_png(study: optuna.Study, metric: str, params: list[str]) -> Figure:
     trials, scale, columns = parallel_columns(study, metric, params)
     figure = Figure(figsize=(10.0, 4.8), dpi=100, layout="constrained")
     axis = figure.add_subplot()
-    cmap = matplotlib.colormaps["viridis_r" if study.direction.name == "MINIMIZE" else "viridis"]
+    cmap = matplotlib.colormaps["viridis" if maximizes_first(study) else "viridis_r"]
     colour = (LogNorm if scale.log else Normalize)(scale.low, scale.high)
-    order = sorted(range(len(trials)), key=lambda i: trials[i].value, reverse=study.direction.name == "MINIMIZE")
+    order = sorted(range(len(trials)), key=lambda i: first_value(trials[i]), reverse=not maximizes_first(study))
     for i in order:  # the best last, on top
-        shade = cmap(colour(float(np.clip(trials[i].value, scale.low, scale.high))))
+        shade = cmap(colour(float(np.clip(first_value(trials[i]), scale.low, scale.high))))
         points = [(x, column[1][i]) for x, column in enumerate(columns) if not math.isnan(column[1][i])]
         axis.plot(*zip(*points, strict=True), color=shade, alpha=0.8, linewidth=1.2)  # across unused params
     for x, (_, _, ticks) in enumerate(columns):
@@ -207,7 +208,7 @@ def parallel_columns(study: optuna.Study, metric: str, params: list[str]) -> tup
     then up to `MAX_AXES` of `params` (in that order) that some trial used."""
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     names = [p for p in params if any(p in t.params for t in trials)][:MAX_AXES]
-    scale = robust_scale([t.value for t in trials])
+    scale = robust_scale([first_value(t) for t in trials])
     return trials, scale, [_metric_column(metric, trials, scale), *(_param_column(name, trials) for name in names)]
 
 
@@ -224,7 +225,7 @@ def _axis(
 
 
 def _metric_column(metric: str, trials: list, scale: Scale) -> Column:
-    values = [float(np.clip(t.value, scale.low, scale.high)) for t in trials]
+    values = [float(np.clip(first_value(t), scale.low, scale.high)) for t in trials]
     return (metric, *_axis(values, scale.low, scale.high, scale.log))
 
 
@@ -239,3 +240,51 @@ def _param_column(name: str, trials: list) -> Column:
         return name, ys, [(i / spacing, str(choice)) for i, choice in enumerate(choices)]
     values = [t.params.get(name) for t in trials]
     return (name, *_axis(values, float(distribution.low), float(distribution.high), bool(distribution.log)))
+
+
+def pareto_png(study: optuna.Study, names: Sequence[str]) -> Figure:
+    """The first two objectives of every complete trial: the Pareto-optimal ones marked and joined in order,
+    infeasible ones grey; with a third objective, it colours the points."""
+    from optflow.search.ranking import is_feasible, pareto_trials
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    front = {t.number for t in pareto_trials(study)}
+    figure, axis = new_figure()
+    feasible = [t for t in trials if is_feasible(t)]
+    infeasible = [t for t in trials if not is_feasible(t)]
+    if infeasible:
+        axis.scatter(
+            [t.values[0] for t in infeasible],
+            [t.values[1] for t in infeasible],
+            s=14,
+            c="0.75",
+            label=f"breaks a constraint ({len(infeasible)})",
+        )
+    colour = {"c": [t.values[2] for t in feasible], "cmap": "viridis"} if len(names) > 2 else {"c": "tab:blue"}
+    points = axis.scatter(
+        [t.values[0] for t in feasible],
+        [t.values[1] for t in feasible],
+        s=16,
+        alpha=0.7,
+        label=f"trials ({len(feasible)})",
+        **colour,
+    )
+    if len(names) > 2:
+        figure.colorbar(points, ax=axis, label=names[2])
+    best = sorted((t for t in feasible if t.number in front), key=lambda t: (t.values[0], t.values[1]))
+    axis.plot(
+        [t.values[0] for t in best],
+        [t.values[1] for t in best],
+        "o-" if len(names) == 2 else "o",
+        color="tab:red",
+        markerfacecolor="none",
+        markersize=9,
+        label=f"Pareto front ({len(best)})",
+    )
+    for t in best:
+        axis.annotate(str(t.number), (t.values[0], t.values[1]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    axis.set_xlabel(names[0])
+    axis.set_ylabel(names[1])
+    axis.set_title(f"Pareto front of {study.study_name}")
+    axis.legend(loc="best", fontsize=8)
+    return figure

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from optflow.search.ranking import first_value, maximizes_first
 from optflow.tracking.scales import Scale, robust_scale
 
 logger = logging.getLogger("optflow")
@@ -30,10 +31,15 @@ def importances(study: optuna.Study) -> dict[str, float]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             evaluator = optuna.importance.PedAnovaImportanceEvaluator()
-            return optuna.importance.get_param_importances(study, evaluator=evaluator)
+            return optuna.importance.get_param_importances(study, evaluator=evaluator, target=_target(study))
     except (ValueError, RuntimeError, ZeroDivisionError) as error:  # e.g. fewer than 2 complete trials
         logger.info("no param importances: %s", error)
         return {}
+
+
+def _target(study: optuna.Study) -> Any:
+    """Optuna's plots and importances take one value: with several objectives, the first (`study.metric`)."""
+    return first_value if len(study.directions) > 1 else None
 
 
 def _apply_scale(figure: Any, scale: Scale, axis: str = "yaxis") -> None:
@@ -52,8 +58,8 @@ def _subtitle(figure: Any, text: str) -> None:
 def history_figure(study: optuna.Study, metric: str) -> Any:
     from optuna.visualization import plot_optimization_history
 
-    figure = plot_optimization_history(study, target_name=metric)
-    values = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    figure = plot_optimization_history(study, target=_target(study), target_name=metric)
+    values = [first_value(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     scale = robust_scale(values)
     _apply_scale(figure, scale)
     _subtitle(figure, scale.note())
@@ -107,10 +113,10 @@ def parallel_figure(study: optuna.Study, metric: str, params: list[str]) -> Any:
                 "ticktext": [text for _, text in ticks],
             }
         )
-    values = [float(min(max(t.value, scale.low), scale.high)) for t in trials]
+    values = [float(min(max(first_value(t), scale.low), scale.high)) for t in trials]
     colours = [math.log10(v) for v in values] if scale.log else values
     colorbar = {"title": {"text": f"{metric} (log10)" if scale.log else metric}}
-    minimize = study.direction.name == "MINIMIZE"
+    minimize = not maximizes_first(study)
     line = {
         "color": colours,
         "colorscale": "Viridis",
@@ -124,12 +130,22 @@ def parallel_figure(study: optuna.Study, metric: str, params: list[str]) -> Any:
     return figure
 
 
-def study_report(study: optuna.Study, metric: str, importance: dict[str, float], params: list[str]) -> str:
+def pareto_figure(study: optuna.Study, names: list[str]) -> Any:
+    from optuna.visualization import plot_pareto_front
+
+    return plot_pareto_front(study, target_names=names, include_dominated_trials=True)
+
+
+def study_report(
+    study: optuna.Study, metric: str, importance: dict[str, float], params: list[str], names: list[str] | None = None
+) -> str:
     """The report page: each plot that the study's trials allow, plotly.js embedded once; the parallel
-    coordinates show `params` in that order (the most important first)."""
+    coordinates show `params` in that order (the most important first). `names` of several objectives add the
+    Pareto front."""
     makers = {
+        **({"Pareto front": lambda: pareto_figure(study, names)} if names and len(names) > 1 else {}),
         "optimization history": lambda: history_figure(study, metric),
-        "per-epoch values": lambda: intermediate_figure(study, metric),
+        **({"per-epoch values": lambda: intermediate_figure(study, metric)} if len(study.directions) == 1 else {}),
         "param importances": lambda: importance_figure(study, metric, importance),
         "parallel coordinates": lambda: parallel_figure(study, metric, params),
     }

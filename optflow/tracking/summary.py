@@ -11,6 +11,8 @@ import optuna
 from optuna.trial import TrialState
 
 from optflow.config import Config
+from optflow.contract import ATTR_RUN_ID
+from optflow.search.ranking import best_trial, first_value, pareto_trials, ranked
 from optflow.search.space import distribution
 
 logger = logging.getLogger("optflow")
@@ -29,12 +31,29 @@ def study_summary_files(study: optuna.Study, config: Config) -> dict[str, bytes 
     files["study/trials.csv"] = frame.to_csv(index=False)
     space = {p.name: optuna.distributions.distribution_to_json(distribution(p)) for p in config.search}
     files["study/search_space.json"] = json.dumps({k: json.loads(v) for k, v in space.items()}, indent=2)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if complete:
-        best = study.best_trial
-        files["study/best_config.yaml"] = config.best_trial_yaml(best.number, best.value, best.params)
+    best = best_trial(study)
+    if best is not None:
+        files["study/best_config.yaml"] = config.best_trial_yaml(best.number, first_value(best), best.params)
+    if config.study.multi_objective:
+        files["study/pareto_front.csv"] = pareto_table(study, config)
+    if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         files.update(_plots(study, config))
     return files
+
+
+def pareto_table(study: optuna.Study, config: Config) -> str:
+    """One row per Pareto-optimal trial: its number, objectives, constraint values, params and MLflow run."""
+    import pandas as pd
+
+    names = [o.name for o in config.study.objective_list]
+    rows = []
+    for trial in pareto_trials(study):
+        row: dict[str, Any] = {"trial": trial.number, **dict(zip(names, trial.values, strict=True))}
+        row.update({f"constraint {c}": v for c, v in sorted(trial.constraints.items())})
+        row.update({f"params_{k}": v for k, v in trial.params.items()})
+        row["run_id"] = trial.user_attrs.get(ATTR_RUN_ID, "")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else ["trial", *names]).to_csv(index=False)
 
 
 BEST_CURVES = 5  # trials drawn in the overlay of the best loss curves
@@ -44,10 +63,8 @@ def _best_curves(study: optuna.Study, config: Config) -> Any:
     """The monitored metric per epoch of the best complete trials, one line each."""
     from optflow.tracking.plots import curves_overlay
 
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    best = sorted(complete, key=lambda t: t.value, reverse=reverse)[:BEST_CURVES]
-    curves = {f"trial {t.number} ({t.value:.4g})": dict(t.intermediate_values) for t in best}
+    best = [t for t in ranked(study) if t.intermediate_values][:BEST_CURVES]
+    curves = {f"trial {t.number} ({first_value(t):.4g})": dict(t.intermediate_values) for t in best}
     return curves_overlay(curves, config.study.metric, f"best {len(best)} trials of {config.study.name}")
 
 
@@ -59,10 +76,17 @@ def _plots(study: optuna.Study, config: Config) -> dict[str, bytes | str]:
     metric = config.study.metric
     importance = importances(study)
     by_importance = sorted((p.name for p in config.search), key=lambda name: -importance.get(name, 0.0))
-    files: dict[str, bytes | str] = {"plots/report.html": study_report(study, metric, importance, by_importance)}
+    names = [o.name for o in config.study.objective_list]
+    report = study_report(study, metric, importance, by_importance, names)
+    files: dict[str, bytes | str] = {"plots/report.html": report}
     figures = {
+        **({"pareto_front": lambda: plots.pareto_png(study, names)} if len(names) > 1 else {}),
         "optimization_history": lambda: plots.history_png(study, metric),
-        "intermediate_values": lambda: plots.intermediate_png(study, metric),
+        **(
+            {}
+            if config.study.multi_objective
+            else {"intermediate_values": lambda: plots.intermediate_png(study, metric)}
+        ),
         "param_importances": lambda: plots.importance_png(importance, metric, IMPORTANCE_EVALUATOR),
         "parallel_coordinate": lambda: plots.parallel_png(study, metric, by_importance),
         "best_loss_curves": lambda: _best_curves(study, config),

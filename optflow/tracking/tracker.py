@@ -39,6 +39,7 @@ from optflow.contract import (
     TAG_CHANGE,
     TAG_DEVICE,
     TAG_OPTFLOW_STUDY,
+    TAG_PARETO,
     TAG_RETRY_OF,
     TAG_SAMPLER,
     TAG_SEARCHED,
@@ -51,6 +52,7 @@ from optflow.contract import (
 )
 from optflow.records import TrialOutcome
 from optflow.search.optuna_private import set_study_system_attr, study_system_attrs, trial_system_attrs
+from optflow.search.ranking import best_trial, first_value, pareto_trials
 from optflow.tracking import mlflow_runs, recovery, system_metrics
 from optflow.tracking.background import Background
 from optflow.tracking.dashboard import (
@@ -119,9 +121,11 @@ def _task_name(config: Config) -> str:
 
 def _study_summary(config: Config) -> str:
     study = config.study
+    goals = " and ".join(f"{o.direction} `{o.name}`" for o in study.objective_list)
+    bounds = f", subject to {', '.join(f'`{c}`' for c in study.constraint_list)}" if study.constraints else ""
     return (
         f"optflow study **{study.name}** ({study.sampler} sampler, {study.n_trials} trials, "
-        f"{study.resolved_direction} `{study.metric}` on `{_task_name(config)}`)."
+        f"{goals}{bounds} on `{_task_name(config)}`)."
     )
 
 
@@ -154,6 +158,7 @@ class StudyTracker:
         self._model_uri: Future | None = None
         self._dataset: Any = None
         self._best_model: _BestModel | None = None
+        self._pareto_models: dict[int, tuple[tuple[float, ...], _BestModel]] = {}  # several objectives
         self._trial_runs: list[TrialRun] = []
         self._unlogged = 0  # trials that got no run at all (the study run could not be opened)
 
@@ -214,14 +219,27 @@ class StudyTracker:
         elif ended := _ended_trials(study):
             self._background.submit(recovery.repair_trial_runs, self.study_run, ended)
 
-    def _study_run_note(self, best: FrozenTrial | None = None) -> str:
-        """The study run's description in the MLflow UI: what it is, its best trial, how to see the Optuna side."""
+    def _study_run_note(self, best: FrozenTrial | None = None, front: Sequence[FrozenTrial] = ()) -> str:
+        """The study run's description in the MLflow UI: what it is, its best trial (or Pareto front), how to see
+        the Optuna side."""
         config = self.config
         lines = [_study_summary(config)]
-        if best is not None and self.study_run is not None and ATTR_RUN_ID in best.user_attrs:
+        if front and self.study_run is not None:
+            names = [o.name for o in config.study.objective_list]
+            lines.append(
+                f"Pareto front ({len(front)} trials; their runs carry the tag `{TAG_PARETO}`, the table is "
+                "`study/pareto_front.csv`):\n\n| trial | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
+            )
+            for trial in front:
+                run_id = trial.user_attrs.get(ATTR_RUN_ID)
+                name = trial_run_name(trial.number)
+                cell = f"[{name}]({run_page(self.study_run.experiment_id, run_id)})" if run_id else name
+                lines[-1] += f"\n| {cell} | " + " | ".join(f"{v:.6g}" for v in trial.values) + " |"
+        elif best is not None and self.study_run is not None and ATTR_RUN_ID in best.user_attrs:
             run_link = run_page(self.study_run.experiment_id, best.user_attrs[ATTR_RUN_ID])
             lines.append(
-                f"Best trial: [{trial_run_name(best.number)}]({run_link}), {config.study.metric} = {best.value:.6g}."
+                f"Best trial: [{trial_run_name(best.number)}]({run_link}), {config.study.metric} = "
+                f"{first_value(best):.6g}."
             )
         storage = mask_password(config.study.storage)
         lines.append(
@@ -274,10 +292,30 @@ class StudyTracker:
             return None
         model_bytes = serialize_model(model)
         if policy == "best":
-            if outcome.improved:
+            if self.config.study.multi_objective:
+                self._keep_if_not_dominated(outcome, _BestModel(outcome.number, run_id, model_bytes))
+            elif outcome.improved:
                 self._best_model = _BestModel(outcome.number, run_id, model_bytes)
             return None
         return model_bytes
+
+    def _keep_if_not_dominated(self, outcome: TrialOutcome, kept: _BestModel) -> None:
+        """Several objectives: keep the models of this worker's trials no other of its trials dominates (the
+        study's front, known at the end, is among them)."""
+        if not outcome.feasible:
+            return
+        signs = [1.0 if o.direction == "maximize" else -1.0 for o in self.config.study.objective_list]
+        values = tuple(
+            s * outcome.measures[o.name] for s, o in zip(signs, self.config.study.objective_list, strict=True)
+        )
+
+        def dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+            return all(x >= y for x, y in zip(a, b, strict=True)) and a != b
+
+        if any(dominates(other, values) for other, _ in self._pareto_models.values()):
+            return
+        self._pareto_models = {n: kv for n, kv in self._pareto_models.items() if not dominates(values, kv[0])}
+        self._pareto_models[outcome.number] = (values, kept)
 
     def close_stale_run(self, trial: FrozenTrial, reason: str) -> None:
         """Optuna's heartbeat found a dead worker's trial: close its run as FAILED with the reason."""
@@ -294,12 +332,28 @@ class StudyTracker:
         """
         if self.study_run is None:
             return
-        best = self._best_model
-        if best is not None and study.best_trial.number == best.trial_number:  # else another worker holds it
-            register = self.config.study.register_model
-            self._model_uri = self._background.submit(
+        best, study_best = self._best_model, best_trial(study)
+        register = self.config.study.register_model
+        if best is not None and study_best is not None and study_best.number == best.trial_number:  # else another
+            self._model_uri = self._background.submit(  # worker holds it
                 log_model, self.tracking_uri, best.run_id, best.model, self.preprocessing, self.input_example, register
             )
+        front = pareto_trials(study) if self.config.study.multi_objective else []
+        for trial in front[: self.config.study.pareto_models]:  # the models this worker holds of the front
+            if trial.number in self._pareto_models:
+                kept = self._pareto_models[trial.number][1]
+                first = trial.number == front[0].number
+                future = self._background.submit(
+                    log_model,
+                    self.tracking_uri,
+                    kept.run_id,
+                    kept.model,
+                    self.preprocessing,
+                    self.input_example,
+                    register if first else "",
+                )
+                if first:
+                    self._model_uri = future
         from optflow.tracking.summary import study_summary_files
 
         with lock.held():  # the first worker to finish the study writes its summary, not each
@@ -307,10 +361,12 @@ class StudyTracker:
             if study_system_attrs(study).get(SYSTEM_ATTR_SUMMARY) == n_trials:
                 return
             files = study_summary_files(study, self.config)
-            best_trial = study.best_trial if any(t.state == TrialState.COMPLETE for t in study.get_trials()) else None
-            best_tags = {MLFLOW_RUN_NOTE: self._study_run_note(best_trial)}
-            if best_trial is not None and ATTR_RUN_ID in best_trial.user_attrs:
-                best_tags[TAG_BEST_RUN] = best_trial.user_attrs[ATTR_RUN_ID]
+            best_tags = {MLFLOW_RUN_NOTE: self._study_run_note(study_best, front)}
+            if study_best is not None and ATTR_RUN_ID in study_best.user_attrs:
+                best_tags[TAG_BEST_RUN] = study_best.user_attrs[ATTR_RUN_ID]
+            on_front = {t.user_attrs[ATTR_RUN_ID]: {TAG_PARETO: "true"} for t in front if ATTR_RUN_ID in t.user_attrs}
+            if on_front:
+                self._background.submit(mlflow_runs.tag_runs, self.tracking_uri, on_front)
             stored = self._background.submit(
                 mlflow_runs.log_study_artifacts, self.study_run, files, best_tags, always=True
             )
