@@ -15,6 +15,7 @@ BEST_VAL_LOSS, EPOCHS_RUN, TRAIN_SECONDS = "best_val_loss", "epochs_run", "train
 # Once per run: training rows per second of wall time (validation included), and on CUDA the peak memory
 # torch allocated on the device (MiB).
 SAMPLES_PER_SECOND, PEAK_DEVICE_MEMORY = "samples_per_second", "peak_device_memory_mb"
+N_PARAMS = "n_params"  # a complete trial's trainable parameters (optflow's models): an objective or a bound
 FINAL_METRICS = (BEST_VAL_LOSS, EPOCHS_RUN, TRAIN_SECONDS, SAMPLES_PER_SECOND, PEAK_DEVICE_MEMORY)
 # On the study run, with step = trial number: the study's best value after each trial.
 STUDY_BEST_VALUE = "best_value"

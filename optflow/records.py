@@ -12,6 +12,7 @@ from optflow.contract import (
     BEST_VAL_LOSS,
     EPOCH_METRICS,
     EPOCHS_RUN,
+    N_PARAMS,
     PEAK_DEVICE_MEMORY,
     SAMPLES_PER_SECOND,
     TRAIN_SECONDS,
@@ -86,8 +87,8 @@ class TrialOutcome:
         peaks = [r.peak_memory_mb for r in records if r.peak_memory_mb is not None]
         if peaks:
             final[PEAK_DEVICE_MEMORY] = max(peaks)
-        if "n_params" in self.measures:
-            final["n_params"] = self.measures["n_params"]
+        if N_PARAMS in self.measures:
+            final[N_PARAMS] = self.measures[N_PARAMS]
         losses = [r.val_loss for r in records if r.val_loss is not None]
         if self.complete and losses:
             final[BEST_VAL_LOSS] = min(losses)

@@ -426,6 +426,7 @@ def _built_in_data(config: Config) -> bool:
 
 # Fields that act only under another field's value (the rest always act).
 APPLIES: dict[str, Callable[[Config], bool]] = {
+    "study.pareto_models": lambda c: c.study.multi_objective and c.study.log_models == "best",
     "training.momentum": lambda c: c.training.optimizer in ("momentum", "nesterov"),
     "training.l2": lambda c: c.training.optimizer != "adamw",
     "training.weight_decay": lambda c: c.training.optimizer == "adamw",

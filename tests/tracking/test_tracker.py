@@ -59,6 +59,7 @@ def test_a_study_logs_the_contracts_names(tmp_path):
     unset |= {"objective.function", "objective.params", "training.num_workers", "training.pin_memory"}
     unset |= {"data.image_size", "data.seq_len", "data.max_chars"}  # not images, not text
     unset |= {"training.loss", "study.metrics"}  # the task's own loss and metrics
+    unset |= {"study.objectives", "study.constraints", "study.pareto_models"}  # one objective, unconstrained
     unset |= {"training.schedule_interval", "training.weight_decay", "training.base_batch_size"}  # constant, sgd
     unset |= {f"model.{name}" for name in ("channels", "conv_layers", "kernel_size", "batch_norm", "pooling")}
     unset |= {f"model.{name}" for name in ("d_model", "n_heads", "n_layers", "d_ff")}  # an MLP
@@ -77,7 +78,7 @@ def test_a_study_logs_the_contracts_names(tmp_path):
         } <= set(run.data.tags)
         assert run.data.tags[contract.TAG_SEARCHED] == "lr,optimizer"
         assert run.data.tags[contract.TAG_DEVICE] == "cpu"
-        expected = {"train_loss", "val_loss", "val_accuracy", "lr", *contract.FINAL_METRICS}
+        expected = {"train_loss", "val_loss", "val_accuracy", "lr", contract.N_PARAMS, *contract.FINAL_METRICS}
         assert set(run.data.metrics) == expected - {contract.PEAK_DEVICE_MEMORY}  # CUDA only
         metrics = run.data.metrics  # iris: 120 training rows per epoch
         assert metrics["samples_per_second"] == pytest.approx(120 * metrics["epochs_run"] / metrics["train_seconds"])
