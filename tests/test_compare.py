@@ -68,6 +68,16 @@ def test_compare_rejects_an_unknown_sampler(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err.startswith("optflow: error: --samplers must be one of ")
 
 
+def test_compare_refuses_several_objectives(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "--set", "study.objectives=[n_params]", "--no-tracking"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "optflow: error: study.objectives must be empty for optflow compare; got ['n_params']\n"
+    )
+    assert not (tmp_path / "optuna.db").exists()  # nothing made
+
+
 @pytest.mark.parametrize("seeds", ["0"])
 def test_compare_needs_a_seed(tmp_path, monkeypatch, capsys, seeds):
     monkeypatch.chdir(tmp_path)
