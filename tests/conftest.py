@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,15 +57,30 @@ def start_server(command: list[str], ready_text: str, timeout: float = 120.0):
         text=True,
         # MLflow 3's server also starts two job-runner processes for GenAI jobs: nothing here uses them, and each
         # imports MLflow again (seconds of CPU on a 2-core machine)
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        env={
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            # the environment's own scripts first, as in an activated venv: `mlflow models serve` runs `uvicorn`
+            "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
+        },
         start_new_session=True,  # its own process group: `mlflow server` runs its workers in child processes
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)  # the process closed its output (it exited): no need to wait out the timeout
+
+    threading.Thread(target=read, daemon=True).start()
     seen: list[str] = []
     try:
         while not any(ready_text in line for line in seen):
-            seen.append(lines.get(timeout=timeout))
+            line = lines.get(timeout=timeout)
+            if line is None:
+                raise queue.Empty
+            seen.append(line)
     except queue.Empty:
         process.kill()
         raise RuntimeError(f"{command[0]} did not print {ready_text!r}; it printed:\n{''.join(seen)}") from None
