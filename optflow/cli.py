@@ -327,8 +327,10 @@ def _compare(args: argparse.Namespace, config: Config) -> int:
     pruners = [pruner_rule.check("--pruners", name.strip()) for name in args.pruners.split(",") if name.strip()]
     if args.seeds < 1:
         raise UsageError(f"--seeds must be an int in [1, inf); got {args.seeds}")
-    if config.study.objectives:  # its curves are the best value so far: one objective's
-        raise UsageError(f"study.objectives must be empty for optflow compare; got {list(config.study.objectives)}")
+    for field in ("objectives", "constraints"):  # its curves are the best value so far of one objective, unbounded
+        if getattr(config.study, field):
+            given = list(getattr(config.study, field))
+            raise UsageError(f"study.{field} must be empty for optflow compare; got {given}")
     if "gp" in samplers and config.study.n_trials <= STARTUP_TRIALS:
         print(
             f"optflow: warning: gp samples its first {STARTUP_TRIALS} trials at random, so with --n-trials "

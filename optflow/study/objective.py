@@ -39,7 +39,7 @@ def trial_measures(
 ) -> dict[str, float]:
     """What objectives and constraints may name: each epoch metric at the epoch `study.metric` was best (the
     weights early stopping keeps), the training's seconds and, for optflow's models, the trainable params."""
-    best = next(r for r in records if r.metrics().get(config.study.metric) == value)
+    best = next((r for r in records if r.metrics().get(config.study.metric) == value), records[-1])
     measures = {name: float(v) for name, v in best.metrics().items()}
     measures["train_seconds"] = records[-1].seconds
     if model is not None:

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from optflow.config import Config
 from optflow.contract import ATTR_FAIL_REASON
-from optflow.search.ranking import best_trial, first_value, pareto_trials, ranked
+from optflow.search.ranking import best_trial, first_value, is_feasible, pareto_trials, ranked
 from optflow.study.budget import budget, in_flight, study_trials, trials_used
 from optflow.tracking.dashboard import artifact_dir
 from optflow.urls import mask_password
@@ -90,7 +90,7 @@ def study_result(
         study_run_id=study_run_id,
         tracking_uri=mask_password(tracking_uri) if tracking_uri else None,
         seconds_per_trial=sum(seconds) / max(1, len(seconds)),
-        top_trials=[(t.number, first_value(t), dict(t.params)) for t in ranked(study)[:TOP_TRIALS]],
+        top_trials=[(t.number, first_value(t), dict(t.params)) for t in ranked(study) if is_feasible(t)][:TOP_TRIALS],
         budget_spent=trials_used(trials) >= budget(config) and not in_flight(trials),
         budget=budget(config),
         n_pruned=sum(t.state == TrialState.PRUNED for t in trials),

@@ -31,7 +31,7 @@ def importances(study: optuna.Study) -> dict[str, float]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             evaluator = optuna.importance.PedAnovaImportanceEvaluator()
-            return optuna.importance.get_param_importances(study, evaluator=evaluator, target=_target(study))
+            return optuna.importance.get_param_importances(study, evaluator=evaluator, target=_lower_is_better(study))
     except (ValueError, RuntimeError, ZeroDivisionError) as error:  # e.g. fewer than 2 complete trials
         logger.info("no param importances: %s", error)
         return {}
@@ -40,6 +40,14 @@ def importances(study: optuna.Study) -> dict[str, float]:
 def _target(study: optuna.Study) -> Any:
     """Optuna's plots and importances take one value: with several objectives, the first (`study.metric`)."""
     return first_value if len(study.directions) > 1 else None
+
+
+def _lower_is_better(study: optuna.Study) -> Any:
+    """Importances with several objectives: PED-ANOVA takes a target as lower-is-better, so a maximised first
+    objective goes in negated."""
+    if len(study.directions) == 1:
+        return None
+    return (lambda t: -first_value(t)) if maximizes_first(study) else first_value
 
 
 def _apply_scale(figure: Any, scale: Scale, axis: str = "yaxis") -> None:

@@ -89,7 +89,7 @@ def _plots(study: optuna.Study, config: Config) -> dict[str, bytes | str]:
         ),
         "param_importances": lambda: plots.importance_png(importance, metric, IMPORTANCE_EVALUATOR),
         "parallel_coordinate": lambda: plots.parallel_png(study, metric, by_importance),
-        "best_loss_curves": lambda: _best_curves(study, config),
+        **({} if config.study.multi_objective else {"best_loss_curves": lambda: _best_curves(study, config)}),
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

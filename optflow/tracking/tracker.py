@@ -33,6 +33,7 @@ from optflow.contract import (
     ATTR_WORKER,
     INTERRUPTED_STATUS,
     RUN_STATUS,
+    SYSTEM_ATTR_PARETO_RUNS,
     SYSTEM_ATTR_RETRY_OF,
     SYSTEM_ATTR_SUMMARY,
     TAG_BEST_RUN,
@@ -364,14 +365,23 @@ class StudyTracker:
             best_tags = {MLFLOW_RUN_NOTE: self._study_run_note(study_best, front)}
             if study_best is not None and ATTR_RUN_ID in study_best.user_attrs:
                 best_tags[TAG_BEST_RUN] = study_best.user_attrs[ATTR_RUN_ID]
-            on_front = {t.user_attrs[ATTR_RUN_ID]: {TAG_PARETO: "true"} for t in front if ATTR_RUN_ID in t.user_attrs}
-            if on_front:
-                self._background.submit(mlflow_runs.tag_runs, self.tracking_uri, on_front)
+            self._tag_pareto_runs(study, front)
             stored = self._background.submit(
                 mlflow_runs.log_study_artifacts, self.study_run, files, best_tags, always=True
             )
             if stored.exception() is None:  # waits for it; a failure is warned about and counted
                 set_study_system_attr(study, SYSTEM_ATTR_SUMMARY, n_trials)
+
+    def _tag_pareto_runs(self, study: optuna.Study, front: Sequence[FrozenTrial]) -> None:
+        """`optflow.pareto = true` on the front's runs, `false` on those an earlier session tagged and that are
+        dominated now (a resumed study's front moves)."""
+        current = {t.user_attrs[ATTR_RUN_ID] for t in front if ATTR_RUN_ID in t.user_attrs}
+        before = set(study_system_attrs(study).get(SYSTEM_ATTR_PARETO_RUNS, []))
+        tags = {run_id: {TAG_PARETO: "true"} for run_id in current}
+        tags.update({run_id: {TAG_PARETO: "false"} for run_id in before - current})
+        if tags:
+            self._background.submit(mlflow_runs.tag_runs, self.tracking_uri, tags)
+            set_study_system_attr(study, SYSTEM_ATTR_PARETO_RUNS, sorted(current))
 
     def close(self, status: str | None, if_changed: bool = False, end_ms: int | None = None) -> int:
         """Wait for every logging call; end the study run with `status` at `end_ms` (None: leave it to other
@@ -413,6 +423,17 @@ class NullTracker:
 
     def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
         pass
+
+    def _tag_pareto_runs(self, study: optuna.Study, front: Sequence[FrozenTrial]) -> None:
+        """`optflow.pareto = true` on the front's runs, `false` on those an earlier session tagged and that are
+        dominated now (a resumed study's front moves)."""
+        current = {t.user_attrs[ATTR_RUN_ID] for t in front if ATTR_RUN_ID in t.user_attrs}
+        before = set(study_system_attrs(study).get(SYSTEM_ATTR_PARETO_RUNS, []))
+        tags = {run_id: {TAG_PARETO: "true"} for run_id in current}
+        tags.update({run_id: {TAG_PARETO: "false"} for run_id in before - current})
+        if tags:
+            self._background.submit(mlflow_runs.tag_runs, self.tracking_uri, tags)
+            set_study_system_attr(study, SYSTEM_ATTR_PARETO_RUNS, sorted(current))
 
     def close(self, status: str | None, if_changed: bool = False, end_ms: int | None = None) -> int:
         return 0

@@ -112,7 +112,7 @@ def test_a_group_no_single_param_explains_gets_a_free_activity_dimension():
     space = ConditionalSpace(distributions, history)
     assert space.rules == [None]
     assert [d.name for d in space.raw.dimensions if d.name.startswith(FREE_PREFIX)] == [FREE_PREFIX + "active(c)"]
-    observed = space.observed_raw()
+    observed = space.encode_raw(history)
     assert list(observed[:, space.free_columns[0]]) == [0, 0, 0, 1]  # as the trials used c
     params, active = space.decode(observed[3])
     assert params == {"a": 1, "b": 1, "c": 0.5} and active == params  # free dimensions are not params
@@ -216,3 +216,42 @@ def test_a_running_conditional_trial_is_believed_in_its_own_configuration():
     second.suggest_categorical("x1", [0, 1])
     proposals = [json.loads(study.trials[t.number].system_attrs[PARAMS_ATTR]) for t in (first, second)]
     assert proposals[0] != proposals[1]
+
+
+def test_the_parent_is_the_param_with_few_possible_values_not_few_seen_ones():
+    """A width of 16-512 seen with a new value in each trial must not pass for the layer count's role."""
+    widths = {f"w{i}": IntDistribution(16, 512, log=True) for i in range(4)}
+    distributions = {"n_layers": IntDistribution(1, 4), **widths}
+    rng = np.random.default_rng(0)
+    counts = [1, 2, 1, 2, 3, 4, 1, 2, 4, 2]  # w2 seen 3 times with 3 values: fewer than n_layers shows
+    history = [{"n_layers": n, **{f"w{i}": int(rng.integers(16, 513)) for i in range(n)}} for n in counts]
+    space = ConditionalSpace(distributions, history)
+    n_layers = [d.name for d in space.union.dimensions].index("n_layers")
+    assert [rule.parent for rule in space.rules] == [n_layers] * 3
+
+
+def test_an_unseen_count_between_two_answers_switches_the_group_on():
+    distributions = {"n": IntDistribution(1, 4), "w2": FloatDistribution(0, 1)}
+    space = ConditionalSpace(distributions, [{"n": 1}, {"n": 2}, {"n": 4, "w2": 0.5}, {"n": 2}])
+    point = np.zeros(space.raw.dim)
+    names = [d.name for d in space.raw.dimensions]
+    point[names.index("n")] = space.union.encode({"n": 3, "w2": 0.5})[names.index("n")]
+    assert space.activity(point[None])[0][names.index("w2")]  # 3 is as near to 2 (off) as to 4 (on): on
+
+
+def test_a_failed_trial_that_stopped_early_does_not_make_the_space_conditional():
+    from optflow.search.samplers.gp.observations import gather
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number == 2:
+            raise RuntimeError("diverged before asking for y")
+        return x + trial.suggest_float("y", 0, 1)
+
+    study = optuna.create_study()
+    study.optimize(objective, n_trials=6, catch=(RuntimeError,))
+    observed = gather(study.trials, union_search_space(study.trials), study.directions, True)
+    assert list(observed.failed) == [False, False, True, False, False, False]
+    ran = [p for p, failed in zip(observed.params, observed.failed, strict=True) if not failed]
+    space = ConditionalSpace(union_search_space(study.trials), ran)
+    assert not space.conditional and space.encode_observed(observed.params).shape == (6, 2)

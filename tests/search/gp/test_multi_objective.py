@@ -179,3 +179,14 @@ def test_three_objectives_work_and_four_are_refused():
     four = optuna.create_study(directions=["minimize"] * 4, sampler=GPSampler(seed=0))
     with pytest.raises(ValueError, match="1 to 3 objectives"):
         four.optimize(lambda t: (t.suggest_float("x", 0, 1),) * 4, n_trials=1)
+
+
+def test_feasible_means_every_known_bound_holds_and_failed_trials_never_are():
+    from optflow.search.samplers.gp.observations import Observations
+
+    nan = float("nan")
+    constraints = np.array([[-1.0, nan], [nan, 0.5], [nan, nan], [0.0, -2.0], [nan, nan]])
+    failed = np.array([False, False, False, False, True])
+    observed = Observations([{}] * 5, np.zeros((5, 1)), constraints, failed)
+    assert list(observed.feasible) == [True, False, True, True, False]
+    assert list(observed.known(1)) == [False, True, False, True, False]

@@ -22,9 +22,10 @@ and the rules learned from history decide which of them the objective will use. 
 active exactly when its parent p is active and takes one of these values", found for each group as the
 discrete or categorical param that was active whenever the group was and whose value alone told, in every
 trial so far, whether the group was used (a layer count for per-layer widths, an optimiser choice for its
-own params); of several such params the one with the fewest values (a width seen 9 times with 9 values
-explains nothing), then the nearest ancestor (active in the fewest trials). Values of the parent not seen
-yet count as the nearest seen one (numbers) or inactive (categories). A group no single param explains
+own params); of several such params the one that can take the fewest values (a layer count of 1-4 rather
+than a width of 16-512 that happened to take a new value in every trial), then the nearest ancestor (active in
+the fewest trials). Values of the parent not seen
+yet count as the nearest seen one (numbers; active on a tie) or inactive (categories). A group no single param explains
 gets a free 0/1 dimension instead, which the acquisition chooses like any other param. The acquisition
 sees the raw point through these rules, so its gradient along a param is zero where the param is inactive,
 and changing a parent in the local search switches its children on or off.
@@ -32,6 +33,7 @@ and changing a parent in the local search switches its children on or off.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +41,7 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
-from optflow.search.samplers.gp.search_space import CATEGORICAL, CONTINUOUS, SearchSpace
+from optflow.search.samplers.gp.search_space import CATEGORICAL, CONTINUOUS, Dimension, SearchSpace
 
 IMPUTED_NUMBER = 0.5  # an inactive float or int: the middle of the unit cube
 IMPUTED_CATEGORY = -1.0  # an inactive categorical: differs from every category index by at least 1
@@ -58,11 +60,20 @@ class Rule:
     def __call__(self, parent_values: np.ndarray) -> np.ndarray:
         """The group's activity for parent values (m,), assuming the parent is active."""
         distance = np.abs(parent_values[:, None] - self.values[None, :])
-        nearest = np.argmin(distance, axis=1)
-        active = self.active[nearest]
+        closest = distance.min(axis=1)
         if self.categorical:  # an unseen category says nothing: treat the group as unused
-            active &= distance[np.arange(len(parent_values)), nearest] < 0.5
-        return active
+            return self.active[np.argmin(distance, axis=1)] & (closest < 0.5)
+        # A number between two seen values with different answers counts as active: the objective decides.
+        return np.any((distance <= closest[:, None] + 1e-12) & self.active[None, :], axis=1)
+
+
+def _n_values(dimension: Dimension) -> float:
+    """How many values a discrete or categorical param can take."""
+    if dimension.kind == CATEGORICAL:
+        return dimension.n_choices
+    distribution = dimension.distribution
+    step = float(getattr(distribution, "step", None) or 1.0)
+    return math.floor((float(distribution.high) - float(distribution.low)) / step) + 1
 
 
 def union_search_space(trials: Sequence[Any]) -> dict[str, BaseDistribution]:
@@ -107,8 +118,6 @@ class ConditionalSpace:
         self.names = names + self.group_names  # the model's input columns
         in_groups = {names[j] for members in self.groups for j in members}
         self.root_names = {name for name in names if name not in in_groups}  # params every trial used
-        self._observed_raw = self._to_raw(observed_points, activity)
-        self._observed_activity = activity
 
     @property
     def dim(self) -> int:
@@ -125,10 +134,10 @@ class ConditionalSpace:
         """Model inputs (n, dim) of trials' params, a param being active where the trial has it."""
         return self._model_input(*self._encode_union(observed))
 
-    def observed_raw(self) -> np.ndarray:
-        """Raw points (n, raw dim) of the trials this space was built from: inactive params at their imputed
-        value (a category index of 0), free dimensions as the trial used its group."""
-        return self._observed_raw.copy()
+    def encode_raw(self, observed: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Raw points (n, raw dim) of trials' params: inactive params at their imputed value (a category index
+        of 0), free dimensions as the trial used its group."""
+        return self._to_raw(*self._encode_union(observed))
 
     def activity(self, raw: np.ndarray) -> np.ndarray:
         """Which params of the union each raw point (m, raw dim) activates, by the rules: (m, union dim)."""
@@ -207,7 +216,7 @@ class ConditionalSpace:
             np.logical_or.at(off, inverse, ~statuses)
             if np.any(on & off):
                 continue  # a value both used and left the group out: not its parent
-            candidates.append((len(values), int(parent_active.sum()), parent, values, on))
+            candidates.append((_n_values(dimension), int(parent_active.sum()), parent, values, on))
         if not candidates:
             return None
         *_, parent, values, on = min(candidates, key=lambda c: c[:3])

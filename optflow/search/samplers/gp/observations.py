@@ -29,17 +29,18 @@ class Observations:
     params: list[dict[str, Any]]
     values: np.ndarray
     constraints: np.ndarray
+    failed: np.ndarray  # (n,) FAIL or NaN trials: a value, but no say in the space's shape or feasibility
 
     @property
     def feasible(self) -> np.ndarray:
-        """(n,) whether a trial is known to satisfy every constraint (all trials when there are none)."""
+        """(n,) whether a trial that did not fail meets every constraint it has a value for (Optuna's reading:
+        a constraint a trial never set does not count against it)."""
         with np.errstate(invalid="ignore"):
-            return np.all(self.constraints <= 0.0, axis=1)
+            return np.all(np.isnan(self.constraints) | (self.constraints <= 0.0), axis=1) & ~self.failed
 
-    @property
-    def has_constraints(self) -> np.ndarray:
-        """(n,) whether a trial's constraint values are known."""
-        return ~np.isnan(self.constraints).any(axis=1)
+    def known(self, constraint: int) -> np.ndarray:
+        """(n,) the trials that have a value for this constraint (what its GP learns from)."""
+        return ~np.isnan(self.constraints[:, constraint])
 
 
 def _value_of(trial: FrozenTrial, n_objectives: int, consider_pruned: bool) -> list[float] | None:
@@ -72,6 +73,7 @@ def gather(
     names = sorted({name for _, _, c in rows for name in c})
     constraints = np.array([[c.get(name, np.nan) for name in names] for _, _, c in rows], dtype=float)
     constraints = constraints.reshape(len(rows), len(names))
+    failed = np.isnan(values).any(axis=1)
     for j, direction in enumerate(directions):
         column = values[:, j]
         finite = column[np.isfinite(column)]
@@ -80,4 +82,4 @@ def gather(
         low, high = finite.min(), finite.max()
         worst = high if direction == StudyDirection.MINIMIZE else low
         values[:, j] = np.where(np.isnan(column), worst, np.clip(column, low, high))
-    return Observations([p for p, _, _ in rows], values, constraints)
+    return Observations([p for p, _, _ in rows], values, constraints, failed)

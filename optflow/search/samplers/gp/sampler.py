@@ -117,7 +117,10 @@ class GPSampler(BaseSampler):
         observed = gather(trials, search_space, study.directions, self._consider_pruned_trials)
         if len([t for t in trials if t.state == TrialState.COMPLETE]) < self._n_startup_trials or not observed:
             return {}
-        space = ConditionalSpace(search_space, observed.params)
+        # The space's shape comes from trials that ran to the end: a failed one may have stopped before asking
+        # for some params, which would look like a conditional space that is not there.
+        ran = [params for params, failed in zip(observed.params, observed.failed, strict=True) if not failed]
+        space = ConditionalSpace(search_space, ran)
         X = space.encode_observed(observed.params)
         signs = np.array([1.0 if d == StudyDirection.MAXIMIZE else -1.0 for d in study.directions])
         Y = np.stack([transform_outputs(signs[j] * observed.values[:, j]) for j in range(len(signs))], axis=1)
@@ -126,13 +129,13 @@ class GPSampler(BaseSampler):
             rng = np.random.RandomState(self._rng.randint(2**31) if seed is None else seed)
         objectives = [self._fit(space, X, Y[:, j], ("objective", str(j))) for j in range(Y.shape[1])]
         constraints, thresholds = [], []
-        known = observed.has_constraints
-        for i in range(observed.constraints.shape[1] if known.any() else 0):
+        for i in range(observed.constraints.shape[1]):
+            known = observed.known(i)
             values, mean, std = standardise(observed.constraints[known, i])
             constraints.append(self._fit(space, X[known], values, ("constraint", str(i))))
             thresholds.append(-mean / std)
         goal = Goal(objectives, constraints, np.array(thresholds), X, Y, observed.feasible)
-        anchors = space.observed_raw()[goal.anchor_order(rng)[:N_ANCHORS]]
+        anchors = space.encode_raw(observed.params)[goal.anchor_order(rng)[:N_ANCHORS]]
         lengthscales = space.raw_scales(1.0 / np.sqrt(objectives[0].params.inverse_sq_lengthscales))
 
         def propose(running: np.ndarray) -> np.ndarray:
