@@ -366,8 +366,7 @@ def _check_consistency(config: Config) -> None:
     check_search(config)
 
 
-# The validation metrics each task reports (classification: accuracy; regression: RMSE in the target's units).
-MAX_GP_OBJECTIVES = 3
+MAX_GP_OBJECTIVES = 3  # the gp sampler's `MAX_OBJECTIVES`, not imported: the config imports no sampler code
 
 
 def _check_objectives(config: Config, known: tuple[str, ...]) -> None:
@@ -396,6 +395,7 @@ def _check_objectives(config: Config, known: tuple[str, ...]) -> None:
         )
 
 
+# The validation metrics each task reports (classification: accuracy; regression: RMSE in the target's units).
 TASK_METRICS = {
     "classification": ("val_loss", "val_accuracy"),
     "regression": ("val_loss", "val_rmse"),
