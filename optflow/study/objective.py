@@ -103,7 +103,7 @@ class Objective:
             config = halved
             retried(halved, halved.training.batch_size)
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         started, started_ms = time.perf_counter(), int(time.time() * 1000)
         params = suggest(trial, self.config)
         self.after_sampling()
