@@ -143,10 +143,12 @@ def remove_finished(study: optuna.Study, directory: Path, study_over: bool = Fal
     latest = _latest_by_key(study.get_trials(deepcopy=False))
     ended = {key for key, trial in latest.items() if not _may_continue(trial) or study_over}
     best = best_trial(study)
-    if best is not None:
-        ended.discard(trial_key(best))
+    kept_final = trial_key(best) if best is not None else None
     for path in directory.iterdir():
-        name = path.name.lstrip(".")  # a partial file of a killed write: `.trial-0003.pt.<random>.partial`
+        partial = path.name.startswith(".")  # a write a kill cut short: `.trial-0003.pt.<random>.partial`
+        name = path.name.lstrip(".")
         number = name.removeprefix("trial-").split(".", 1)[0]
-        if name.startswith("trial-") and number.isdigit() and int(number) in ended:
+        if not (name.startswith("trial-") and number.isdigit() and int(number) in ended):
+            continue
+        if partial or int(number) != kept_final:  # of the best trial, its whole final file stays
             path.unlink(missing_ok=True)

@@ -43,9 +43,12 @@ def test_finished_trials_files_go_but_the_best_interrupted_and_running_ones_stay
     for number in range(8):  # trial 7 started after the snapshot below: it keeps its file
         checkpoint_path(tmp_path, number).write_bytes(b"state")
     (tmp_path / ".trial-0002.pt.x1y2.partial").write_bytes(b"half")  # a write a kill cut short
+    (tmp_path / ".trial-0000.pt.z3w4.partial").write_bytes(b"half")  # even the best's: its whole file stays
+    (tmp_path / ".trial-0004.pt.q5r6.partial").write_bytes(b"half")  # a running trial's write in progress
     (tmp_path / "trial-final.pt").write_bytes(b"not ours")
     remove_finished(study, tmp_path)
     kept = ["trial-0000.pt", "trial-0003.pt", "trial-0004.pt", "trial-0006.pt", "trial-0007.pt", "trial-final.pt"]
+    kept = [".trial-0004.pt.q5r6.partial", *kept]
     assert sorted(path.name for path in tmp_path.iterdir()) == kept  # best, interrupted, running, retried, new
     assert running.number == 4
 

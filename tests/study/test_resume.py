@@ -44,7 +44,9 @@ def uninterrupted(tmp_path: Path, config: Path) -> tuple[dict, dict]:
 def assert_resumed_like_a_straight_run(tmp_path: Path, config: Path, resumed: optuna.trial.FrozenTrial) -> None:
     curve, final = uninterrupted(tmp_path, config)
     assert resumed.intermediate_values == curve  # every epoch, replayed and trained again, to the last digit
-    (kept,) = checkpoints(tmp_path, "resume")  # older ones removed; the best (only) trial's final one stays
+    files = checkpoints(tmp_path, "resume")  # older ones and cut-short writes removed; the best's final one stays
+    assert [path.name for path in files] == ["trial-0000.pt"]
+    (kept,) = files
     state = torch.load(kept, weights_only=False)
     assert state["finished"] and state["epoch"] == TRAINING["epochs"]
     for part in ("model", "best_state"):
