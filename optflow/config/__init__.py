@@ -7,10 +7,10 @@ from optflow.config.schema import (
     Config,
     DataConfig,
     ModelConfig,
-    SearchParam,
     StudyConfig,
     TrainingConfig,
 )
+from optflow.config.search_param import SearchParam
 from optflow.config.validation import RULES, build_config
 
 __all__ = [

@@ -6,11 +6,11 @@ Validation lives in `validation.py` and `search.py`; these classes only hold val
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from optflow.config.objectives import Constraint, Objective, parse_constraint, parse_objective
+from optflow.config.search_param import SearchParam
 from optflow.contract import METRICS_MAXIMIZED
 from optflow.urls import mask_password
 
@@ -256,50 +256,6 @@ class ObjectiveConfig:
 
 
 @dataclass(frozen=True)
-class SearchParam:
-    """One searched field: an Optuna distribution plus the grid points the grid sampler uses."""
-
-    name: str
-    type: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: tuple[Any, ...] = ()
-    grid: tuple[Any, ...] = ()
-    n_points: int = 3
-    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
-    """Condition: sample only when each named field has one of the listed values (else keep the fixed one)."""
-
-    def grid_values(self) -> list[Any]:
-        """The values the grid sampler visits: `grid`, the choices, or `n_points` evenly spaced (log-spaced when
-        `log`; integers rounded, duplicates dropped)."""
-        if self.grid:
-            return list(self.grid)
-        if self.type == "categorical":
-            return list(self.choices)
-        import numpy as np
-
-        values = (np.geomspace if self.log else np.linspace)(self.low, self.high, self.n_points)
-        if self.type == "int":
-            return sorted({int(round(v)) for v in values})
-        return [float(v) for v in values]
-
-    def declaration(self) -> dict[str, Any]:
-        """What the entry declares about the space, without the grid sampler's points (YAML-ready)."""
-        out: dict[str, Any] = {"type": self.type}
-        if self.type == "categorical":
-            out["choices"] = list(self.choices)
-        else:
-            out.update(low=self.low, high=self.high, log=self.log)
-            if self.step is not None:
-                out["step"] = self.step
-        if self.when:
-            out["when"] = {name: list(values) for name, values in self.when}
-        return out
-
-
-@dataclass(frozen=True)
 class Config:
     """The whole, validated configuration."""
 
@@ -321,7 +277,7 @@ class Config:
         for section in SECTIONS:
             values = dataclasses.asdict(getattr(self, section))
             out[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
-        out["search"] = {p.name: _search_param_dict(p) for p in self.search}
+        out["search"] = {p.name: p.to_dict() for p in self.search}
         return out
 
     def searchable(self) -> dict[str, str]:
@@ -350,12 +306,6 @@ class Config:
                 updates.setdefault(section, {})[name] = value
         return replace(self, **{section: replace(getattr(self, section), **u) for section, u in updates.items()})
 
-    def applies(self, field: str) -> bool:
-        """Whether `section.field` acts in this config (`training.momentum` only with the momentum optimiser,
-        `data.path` only for a CSV, ...): a run lists only the params it used."""
-        rule = APPLIES.get(field)
-        return rule is None or rule(self)
-
     def resolved(self) -> dict[str, Any]:
         """The config one training run used, YAML-ready, without the search and with the storage password
         masked: replay it with `optflow train --config`."""
@@ -375,17 +325,6 @@ def metric_name(reference: str) -> str:
     """`my_pkg.metrics:f1` -> `val_f1`: an extra metric is named after its function, as a validation metric."""
     name = reference.rsplit(":", 1)[-1].split("#", 1)[0].rsplit(".", 1)[-1]
     return name if name.startswith("val_") else f"val_{name}"
-
-
-def _search_param_dict(param: SearchParam) -> dict[str, Any]:
-    out = param.declaration()
-    if param.type != "categorical":
-        out["n_points"] = param.n_points
-    if param.grid:
-        out["grid"] = list(param.grid)
-    if "when" in out:  # after the grid, as before
-        out["when"] = out.pop("when")
-    return out
 
 
 SECTIONS: dict[str, type] = {
@@ -411,58 +350,3 @@ def searchable_fields(model_params: Any = (), data_params: Any = (), built_in_mo
     built-in model fields to search (they would not act), so its params may take their names."""
     built_in = {name: section for name, section in SEARCHABLE.items() if built_in_model or section != "model"}
     return {**built_in, **{name: "model.params" for name in model_params}, **{n: "data.params" for n in data_params}}
-
-
-SYNTHETIC = ("classification", "regression")
-
-
-def _built_in_model(config: Config) -> bool:
-    return not config.model.factory
-
-
-def _built_in_data(config: Config) -> bool:
-    return not config.data.factory
-
-
-# Fields that act only under another field's value (the rest always act).
-APPLIES: dict[str, Callable[[Config], bool]] = {
-    "study.pareto_models": lambda c: c.study.multi_objective and c.study.log_models == "best",
-    "training.momentum": lambda c: c.training.optimizer in ("momentum", "nesterov"),
-    "training.l2": lambda c: c.training.optimizer != "adamw",
-    "training.weight_decay": lambda c: c.training.optimizer == "adamw",
-    "training.schedule_interval": lambda c: c.training.schedule != "constant",
-    "training.warmup_ratio": lambda c: c.training.warmup_steps == 0,
-    "training.base_batch_size": lambda c: c.training.lr_scaling != "none",
-    "training.label_smoothing": lambda c: not c.training.loss,  # your loss smooths as it likes
-    "training.gamma": lambda c: c.training.schedule in ("exponential", "step"),
-    "training.step_size": lambda c: c.training.schedule == "step",
-    "training.decay_rate": lambda c: c.training.schedule == "inverse_time",
-    "training.min_lr": lambda c: c.training.schedule == "cosine",
-    "training.min_delta": lambda c: c.training.early_stopping_patience > 0,
-    "training.batch_size": lambda c: c.training.optimizer != "gd",  # gradient descent takes the whole set
-    # a linear model has no hidden layer to drop out of; a factory's model takes its own params
-    "training.dropout": lambda c: _built_in_model(c) and c.model.kind in ("mlp", "cnn", "transformer"),
-    "model.kind": _built_in_model,
-    "model.hidden": lambda c: _built_in_model(c) and c.model.kind == "mlp",
-    "model.activation": lambda c: _built_in_model(c) and c.model.kind in ("mlp", "cnn"),
-    **{f"model.{name}": lambda c: _built_in_model(c) and c.model.kind == "cnn" for name in CNN_FIELDS},
-    **{f"model.{name}": lambda c: _built_in_model(c) and c.model.kind == "transformer" for name in TRANSFORMER_FIELDS},
-    "model.factory": lambda c: not _built_in_model(c),
-    "data.name": _built_in_data,
-    "data.task": _built_in_data,  # a factory's data says its task
-    "data.val_fraction": _built_in_data,  # a factory makes its own splits
-    "data.seed": _built_in_data,
-    "data.path": lambda c: _built_in_data(c) and c.data.name in ("csv", "image_folder", "text"),
-    "data.image_size": lambda c: _built_in_data(c) and c.data.name == "image_folder",
-    "data.seq_len": lambda c: _built_in_data(c) and c.data.name == "text",
-    "data.max_chars": lambda c: _built_in_data(c) and c.data.name == "text",
-    "data.target": lambda c: _built_in_data(c) and c.data.name == "csv",
-    "data.n_samples": lambda c: _built_in_data(c) and c.data.name in SYNTHETIC,
-    "data.n_features": lambda c: _built_in_data(c) and c.data.name in SYNTHETIC,
-    "data.noise": lambda c: _built_in_data(c) and c.data.name in SYNTHETIC,
-    "data.n_classes": lambda c: _built_in_data(c) and c.data.name == "classification",
-    "data.factory": lambda c: not _built_in_data(c),
-    # DataLoaders serve a data factory's torch datasets only
-    "training.num_workers": lambda c: not _built_in_data(c),
-    "training.pin_memory": lambda c: not _built_in_data(c),
-}

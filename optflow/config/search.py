@@ -15,7 +15,8 @@ from dataclasses import fields
 from typing import Any
 
 from optflow.config.rules import Rule, constant, number, one_of
-from optflow.config.schema import Config, SearchParam
+from optflow.config.schema import Config
+from optflow.config.search_param import SearchParam
 from optflow.errors import UsageError
 
 SEARCH_TYPES = ("float", "int", "categorical")

@@ -4,7 +4,7 @@ know a CSV's task or whether a GPU is present."""
 from __future__ import annotations
 
 from optflow.config import Config
-from optflow.config.validation import check_task
+from optflow.config.consistency import check_task
 from optflow.data import Dataset
 from optflow.errors import UsageError
 from optflow.models import build_model

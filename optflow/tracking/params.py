@@ -7,6 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 from optflow.config import Config
+from optflow.config.applies import applies
 from optflow.urls import mask_password
 
 
@@ -34,7 +35,7 @@ def run_params(config: Config) -> dict[str, str]:
     if config.own_loop:  # the function's arguments, as it was called
         return {name: _text(value) for name, value in config.objective.params.items()}
     flat = {**_flat("training", config.training), **_flat("model", config.model), **_data_params(config)}
-    return {key.rsplit(".", 1)[1]: value for key, value in flat.items() if config.applies(key)}
+    return {key.rsplit(".", 1)[1]: value for key, value in flat.items() if applies(config, key)}
 
 
 def _data_params(config: Config) -> dict[str, str]:
@@ -47,4 +48,4 @@ def study_params(config: Config) -> dict[str, str]:
     (a CSV path for a bundled set) or are not set (an empty experiment name) are left out."""
     sections = ("study", "objective") if config.own_loop else ("study", "data", "model", "training")
     flat = {k: v for section in sections for k, v in _flat(section, getattr(config, section)).items()}
-    return {key: mask_password(value) for key, value in flat.items() if value != "" and config.applies(key)}
+    return {key: mask_password(value) for key, value in flat.items() if value != "" and applies(config, key)}

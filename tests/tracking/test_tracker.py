@@ -139,7 +139,7 @@ def test_a_run_that_cannot_be_made_is_counted_and_the_trial_goes_on(tmp_path, mo
 def test_runs_keep_their_trials_times_and_the_study_run_ends_with_its_last_trial(tmp_path):
     """Made by the tracking process whenever it gets to them, and the best one reopened to log its model: the
     runs still show their trials' own start and end (the MLflow UI's durations)."""
-    from optflow.tracking.tracker import ms
+    from optflow.tracking.recovery import ms
 
     config = make_config(tmp_path, n_trials=4, log_models="best", seed=3)
     result = run_study(config, RunOptions(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db"))  # the tracking process
