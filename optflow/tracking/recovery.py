@@ -1,18 +1,51 @@
 """Closing the trial runs a dead or interrupted session left RUNNING, as their Optuna trials ended.
 
 Optuna's trial states are the truth: a run is closed with its trial's state, reason and end time, found by the
-link in the trial's user attrs or by its trial-number tag under the study run. Runs in the tracking process.
+link in the trial's user attrs or by its trial-number tag under the study run. `ended_trials` reads the study in
+the worker; the repairs run in the tracking process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
+import optuna
 from mlflow.entities import RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from optuna.trial import TrialState
 
-from optflow.contract import RUN_STATUS, TAG_FAIL_REASON, TAG_TRIAL_NUMBER, TAG_TRIAL_STATE
+from optflow.contract import (
+    ATTR_FAIL_REASON,
+    INTERRUPTED_STATUS,
+    RUN_STATUS,
+    TAG_FAIL_REASON,
+    TAG_TRIAL_NUMBER,
+    TAG_TRIAL_STATE,
+)
 from optflow.tracking.mlflow_runs import StudyRun, client
+
+CLOSED_LATER = "interrupted (Ctrl-C, SIGTERM or a lost worker) before its run was closed; closed by a later session"
+
+
+def ended_trials(study: optuna.Study) -> dict[int, tuple[str, str, str, int | None]]:
+    """Trial number -> (Optuna state, reason, MLflow status, end ms) of every ended trial, to repair runs left
+    open."""
+    ended = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+        state = trial.state.name
+        reason = trial.user_attrs.get(ATTR_FAIL_REASON, "")
+        end = ms(trial.datetime_complete)
+        if state == "FAIL" and not reason:  # no reason of its own: it was stopped, not failed
+            ended[trial.number] = (state, CLOSED_LATER, INTERRUPTED_STATUS, end)
+        else:
+            ended[trial.number] = (state, reason, RUN_STATUS[state], end)
+    return ended
+
+
+def ms(moment: datetime | None) -> int | None:
+    """A datetime (Optuna's are naive local time) as milliseconds since the epoch, as MLflow keeps times."""
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 def repair_trial_runs(study_run: StudyRun, ended: Mapping[int, tuple[str, str, str, int | None]]) -> int:

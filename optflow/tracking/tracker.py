@@ -15,24 +15,19 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from optflow.config import Config
 from optflow.contract import (
     ATTR_EXPERIMENT_ID,
-    ATTR_FAIL_REASON,
     ATTR_PARENT_RUN_ID,
     ATTR_RUN_ID,
     ATTR_TRACKING_URI,
     ATTR_WORKER,
-    INTERRUPTED_STATUS,
-    RUN_STATUS,
     SYSTEM_ATTR_PARETO_RUNS,
     SYSTEM_ATTR_RETRY_OF,
     SYSTEM_ATTR_SUMMARY,
@@ -61,6 +56,7 @@ from optflow.tracking.dashboard import (
     mlflow_run_link,
     save_study_note,
 )
+from optflow.tracking.kept_models import KeptModel, KeptModels
 from optflow.tracking.mlflow_runs import StudyRun
 from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, log_model, serialize_model
 from optflow.tracking.params import run_params, study_params
@@ -81,7 +77,6 @@ class StudyLockLike(Protocol):
 
 
 ChangeList = Sequence[tuple[str, Any, Any]]  # (setting, before, now) of a study run again with other settings
-CLOSED_LATER = "interrupted (Ctrl-C, SIGTERM or a lost worker) before its run was closed; closed by a later session"
 
 
 def _change_tags(changes: ChangeList, at_trial: int) -> dict[str, str]:
@@ -89,30 +84,10 @@ def _change_tags(changes: ChangeList, at_trial: int) -> dict[str, str]:
     return {f"{TAG_CHANGE}.{at_trial}.{name}": f"{before} -> {now}" for name, before, now in changes}
 
 
-def _ended_trials(study: optuna.Study) -> dict[int, tuple[str, str, str, int | None]]:
-    """Trial number -> (Optuna state, reason, MLflow status, end ms) of every ended trial, to repair runs left
-    open."""
-    ended = {}
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
-        state = trial.state.name
-        reason = trial.user_attrs.get(ATTR_FAIL_REASON, "")
-        end = ms(trial.datetime_complete)
-        if state == "FAIL" and not reason:  # no reason of its own: it was stopped, not failed
-            ended[trial.number] = (state, CLOSED_LATER, INTERRUPTED_STATUS, end)
-        else:
-            ended[trial.number] = (state, reason, RUN_STATUS[state], end)
-    return ended
-
-
-def ms(moment: datetime | None) -> int | None:
-    """A datetime (Optuna's are naive local time) as milliseconds since the epoch, as MLflow keeps times."""
-    return None if moment is None else int(moment.timestamp() * 1000)
-
-
 def last_trial_end_ms(study: optuna.Study) -> int | None:
     """When the study's last ended trial ended: the study run's end, however long after it a session stops."""
     ends = [t.datetime_complete for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
-    return ms(max(ends)) if ends else None
+    return recovery.ms(max(ends)) if ends else None
 
 
 def _task_name(config: Config) -> str:
@@ -133,15 +108,6 @@ def _study_summary(config: Config) -> str:
 # ------------------------------------------------------------------------------------------------ study
 
 
-@dataclass(frozen=True)
-class _BestModel:
-    """The best model this worker trained, kept to log once at the end (`log_models: best`)."""
-
-    trial_number: int
-    run_id: str
-    model: bytes
-
-
 class StudyTracker:
     """The MLflow side of one worker's share of a study: its study run, a child run per trial, the summary."""
 
@@ -158,8 +124,7 @@ class StudyTracker:
         self.preprocessing: Any = None
         self._model_uri: Future | None = None
         self._dataset: Any = None
-        self._best_model: _BestModel | None = None
-        self._pareto_models: dict[int, tuple[tuple[float, ...], _BestModel]] = {}  # several objectives
+        self._kept = KeptModels(config.study.objective_list)  # with log_models: best
         self._trial_runs: list[TrialRun] = []
         self._unlogged = 0  # trials that got no run at all (the study run could not be opened)
 
@@ -217,7 +182,7 @@ class StudyTracker:
             study.set_user_attr(ATTR_TRACKING_URI, mask_password(self.tracking_uri))
             link = mlflow_run_link(self.tracking_uri, self.study_run.experiment_id, self.study_run.run_id)
             save_study_note(study, f"{_study_summary(config)}\n\nMLflow study run: {link}")
-        elif ended := _ended_trials(study):
+        elif ended := recovery.ended_trials(study):
             self._background.submit(recovery.repair_trial_runs, self.study_run, ended)
 
     def _study_run_note(self, best: FrozenTrial | None = None, front: Sequence[FrozenTrial] = ()) -> str:
@@ -286,43 +251,21 @@ class StudyTracker:
         return run
 
     def keep_model(self, outcome: TrialOutcome, run_id: str, model: torch.nn.Module | None) -> bytes | None:
-        """The model bytes to log with this trial's run now (`log_models: all`); with `best`, a new best of this
-        worker is kept to log at the end instead."""
+        """The model bytes to log with this trial's run now (`log_models: all`); with `best`, a model that may
+        be logged at the end is kept until then instead."""
         policy = self.config.study.log_models
         if not outcome.complete or model is None or policy == "none":
             return None
-        model_bytes = serialize_model(model)
         if policy == "best":
-            if self.config.study.multi_objective:
-                self._keep_if_not_dominated(outcome, _BestModel(outcome.number, run_id, model_bytes))
-            elif outcome.improved:
-                self._best_model = _BestModel(outcome.number, run_id, model_bytes)
+            self._kept.offer(outcome, run_id, lambda: serialize_model(model))
             return None
-        return model_bytes
-
-    def _keep_if_not_dominated(self, outcome: TrialOutcome, kept: _BestModel) -> None:
-        """Several objectives: keep the models of this worker's trials no other of its trials dominates (the
-        study's front, known at the end, is among them)."""
-        if not outcome.feasible:
-            return
-        signs = [1.0 if o.direction == "maximize" else -1.0 for o in self.config.study.objective_list]
-        values = tuple(
-            s * outcome.measures[o.name] for s, o in zip(signs, self.config.study.objective_list, strict=True)
-        )
-
-        def dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-            return all(x >= y for x, y in zip(a, b, strict=True)) and a != b
-
-        if any(dominates(other, values) for other, _ in self._pareto_models.values()):
-            return
-        self._pareto_models = {n: kv for n, kv in self._pareto_models.items() if not dominates(values, kv[0])}
-        self._pareto_models[outcome.number] = (values, kept)
+        return serialize_model(model)
 
     def close_stale_run(self, trial: FrozenTrial, reason: str) -> None:
         """Optuna's heartbeat found a dead worker's trial: close its run as FAILED with the reason."""
         if self.study_run is not None:
             run_id = trial.user_attrs.get(ATTR_RUN_ID)
-            end = ms(trial.datetime_complete)
+            end = recovery.ms(trial.datetime_complete)
             self._background.submit(recovery.fail_stale_run, self.study_run, trial.number, run_id, reason, end)
 
     def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
@@ -333,26 +276,15 @@ class StudyTracker:
         """
         if self.study_run is None:
             return
-        best, study_best = self._best_model, best_trial(study)
-        register = self.config.study.register_model
+        best, study_best = self._kept.best, best_trial(study)
         if best is not None and study_best is not None and study_best.number == best.trial_number:  # else another
-            self._model_uri = self._background.submit(  # worker holds it
-                log_model, self.tracking_uri, best.run_id, best.model, self.preprocessing, self.input_example, register
-            )
+            self._model_uri = self._log_kept(best, register=True)  # worker holds it
         front = pareto_trials(study) if self.config.study.multi_objective else []
         for trial in front[: self.config.study.pareto_models]:  # the models this worker holds of the front
-            if trial.number in self._pareto_models:
-                kept = self._pareto_models[trial.number][1]
+            kept = self._kept.of_trial(trial.number)
+            if kept is not None:
                 first = trial.number == front[0].number
-                future = self._background.submit(
-                    log_model,
-                    self.tracking_uri,
-                    kept.run_id,
-                    kept.model,
-                    self.preprocessing,
-                    self.input_example,
-                    register if first else "",
-                )
+                future = self._log_kept(kept, register=first)
                 if first:
                     self._model_uri = future
         from optflow.tracking.summary import study_summary_files
@@ -372,6 +304,19 @@ class StudyTracker:
             if stored.exception() is None:  # waits for it; a failure is warned about and counted
                 set_study_system_attr(study, SYSTEM_ATTR_SUMMARY, n_trials)
 
+    def _log_kept(self, kept: KeptModel, register: bool) -> Future:
+        """Log a kept model into its trial's run, registered under `register_model` when `register`."""
+        registered_name = self.config.study.register_model if register else ""
+        return self._background.submit(
+            log_model,
+            self.tracking_uri,
+            kept.run_id,
+            kept.read(),
+            self.preprocessing,
+            self.input_example,
+            registered_name,
+        )
+
     def _tag_pareto_runs(self, study: optuna.Study, front: Sequence[FrozenTrial]) -> None:
         """`optflow.pareto = true` on the front's runs, `false` on those an earlier session tagged and that are
         dominated now (a resumed study's front moves)."""
@@ -390,6 +335,7 @@ class StudyTracker:
             close = mlflow_runs.close_study_run
             self._background.submit(close, self.study_run, status, if_changed, end_ms, always=True)
         self._background.close()
+        self._kept.discard()
         return self._unlogged + sum(not run.logged() for run in self._trial_runs)
 
     @property
@@ -423,17 +369,6 @@ class NullTracker:
 
     def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
         pass
-
-    def _tag_pareto_runs(self, study: optuna.Study, front: Sequence[FrozenTrial]) -> None:
-        """`optflow.pareto = true` on the front's runs, `false` on those an earlier session tagged and that are
-        dominated now (a resumed study's front moves)."""
-        current = {t.user_attrs[ATTR_RUN_ID] for t in front if ATTR_RUN_ID in t.user_attrs}
-        before = set(study_system_attrs(study).get(SYSTEM_ATTR_PARETO_RUNS, []))
-        tags = {run_id: {TAG_PARETO: "true"} for run_id in current}
-        tags.update({run_id: {TAG_PARETO: "false"} for run_id in before - current})
-        if tags:
-            self._background.submit(mlflow_runs.tag_runs, self.tracking_uri, tags)
-            set_study_system_attr(study, SYSTEM_ATTR_PARETO_RUNS, sorted(current))
 
     def close(self, status: str | None, if_changed: bool = False, end_ms: int | None = None) -> int:
         return 0
