@@ -17,6 +17,7 @@ observation, so one lucky evaluation does not freeze the search (the "plug-in" n
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 from scipy.special import erfcx, log_ndtr
@@ -64,6 +65,15 @@ def log_ei_with_gradient(
     grad_sigma = grad_variance / (2.0 * sigma[:, None])
     grad_z = grad_mean / sigma[:, None] - (z / sigma)[:, None] * grad_sigma
     return value + np.log(sigma), dlogh_dz[:, None] * grad_z + grad_sigma / sigma[:, None]
+
+
+class Acquisition(Protocol):
+    """What `optim.maximize` maximises: a log acquisition over model inputs, with gradients along the
+    continuous dimensions (`continuous`, a bool mask over the input's columns)."""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray: ...
+
+    def with_gradient(self, x: np.ndarray, continuous: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class LogEI:
@@ -122,7 +132,7 @@ class LogPoF:
 class SumOf:
     """The sum of log acquisitions (e.g. log EI + log probability of feasibility)."""
 
-    def __init__(self, *terms) -> None:
+    def __init__(self, *terms: Acquisition) -> None:
         self.terms = terms
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

@@ -18,62 +18,27 @@ param; the indicator is the "activity" input of Jenatton et al. (2017) for tree-
 to one per group. It keeps the kernel, its gradients and its costs as they are.
 
 Proposals name a full active configuration: a candidate is a *raw* point holding a value for every param,
-and the rules learned from history decide which of them the objective will use. A rule says "group g is
-active exactly when its parent p is active and takes one of these values", found for each group as the
-discrete or categorical param that was active whenever the group was and whose value alone told, in every
-trial so far, whether the group was used (a layer count for per-layer widths, an optimiser choice for its
-own params); of several such params the one that can take the fewest values (a layer count of 1-4 rather
-than a width of 16-512 that happened to take a new value in every trial), then the nearest ancestor (active in
-the fewest trials). Values of the parent not seen
-yet count as the nearest seen one (numbers; active on a tie) or inactive (categories). A group no single param explains
-gets a free 0/1 dimension instead, which the acquisition chooses like any other param. The acquisition
-sees the raw point through these rules, so its gradient along a param is zero where the param is inactive,
-and changing a parent in the local search switches its children on or off.
+and rules learned from history (`activity_rules.py`) decide which of them the objective will use. A group no
+rule explains gets a free 0/1 dimension instead, which the acquisition chooses like any other param. The
+acquisition sees the raw point through the rules (`ThroughRules`), so its gradient along a param is zero where
+the param is inactive, and changing a parent in the local search switches its children on or off.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
-from optflow.search.samplers.gp.search_space import CATEGORICAL, CONTINUOUS, Dimension, SearchSpace
+from optflow.search.samplers.gp.acqf import Acquisition
+from optflow.search.samplers.gp.activity_rules import infer_rule
+from optflow.search.samplers.gp.search_space import SearchSpace
 
 IMPUTED_NUMBER = 0.5  # an inactive float or int: the middle of the unit cube
 IMPUTED_CATEGORY = -1.0  # an inactive categorical: differs from every category index by at least 1
 FREE_PREFIX = "optflow_gp:active:"  # raw dimensions choosing the activity of groups no rule explains
-
-
-@dataclass(frozen=True)
-class Rule:
-    """Group active ⇔ parent active and the parent's (encoded) value is one of `values` with `active`."""
-
-    parent: int  # the parent's column in the union space
-    categorical: bool
-    values: np.ndarray  # encoded values seen (category indices or unit-cube coordinates)
-    active: np.ndarray  # bool, the group's activity at each of them
-
-    def __call__(self, parent_values: np.ndarray) -> np.ndarray:
-        """The group's activity for parent values (m,), assuming the parent is active."""
-        distance = np.abs(parent_values[:, None] - self.values[None, :])
-        closest = distance.min(axis=1)
-        if self.categorical:  # an unseen category says nothing: treat the group as unused
-            return self.active[np.argmin(distance, axis=1)] & (closest < 0.5)
-        # A number between two seen values with different answers counts as active: the objective decides.
-        return np.any((distance <= closest[:, None] + 1e-12) & self.active[None, :], axis=1)
-
-
-def _n_values(dimension: Dimension) -> float:
-    """How many values a discrete or categorical param can take."""
-    if dimension.kind == CATEGORICAL:
-        return dimension.n_choices
-    distribution = dimension.distribution
-    step = float(getattr(distribution, "step", None) or 1.0)
-    return math.floor((float(distribution.high) - float(distribution.low)) / step) + 1
 
 
 def union_search_space(trials: Sequence[Any]) -> dict[str, BaseDistribution]:
@@ -108,7 +73,7 @@ class ConditionalSpace:
         # Parents are switched before their children: a parent is active in strictly more trials.
         self.groups = sorted(patterns.values(), key=lambda members: (-activity[:, members[0]].sum(), members[0]))
         self.group_names = [f"active({','.join(names[j] for j in members)})" for members in self.groups]
-        self.rules = [self._infer_rule(members, activity, observed_points) for members in self.groups]
+        self.rules = [infer_rule(self.union, members, activity, observed_points) for members in self.groups]
         free = {FREE_PREFIX + self.group_names[k]: CategoricalDistribution((0, 1)) for k in self._free_groups()}
         self.raw = SearchSpace({**{d.name: d.distribution for d in self.union.dimensions}, **free})
         raw_names = [d.name for d in self.raw.dimensions]
@@ -198,36 +163,12 @@ class ConditionalSpace:
             raw[:, column] = activity[:, self.groups[k][0]]
         return raw
 
-    def _infer_rule(self, members: list[int], activity: np.ndarray, points: np.ndarray) -> Rule | None:
-        """The single param whose value told, in every observed trial, whether the group was used."""
-        pattern = activity[:, members[0]]
-        candidates = []
-        for parent, dimension in enumerate(self.union.dimensions):
-            if dimension.kind == CONTINUOUS or parent in members:
-                continue
-            parent_active = activity[:, parent]
-            if not parent_active[pattern].all() or np.array_equal(parent_active, pattern):
-                continue
-            values, inverse = np.unique(points[parent_active, parent], return_inverse=True)
-            statuses = pattern[parent_active]
-            on = np.zeros(len(values), dtype=bool)
-            off = np.zeros(len(values), dtype=bool)
-            np.logical_or.at(on, inverse, statuses)
-            np.logical_or.at(off, inverse, ~statuses)
-            if np.any(on & off):
-                continue  # a value both used and left the group out: not its parent
-            candidates.append((_n_values(dimension), int(parent_active.sum()), parent, values, on))
-        if not candidates:
-            return None
-        *_, parent, values, on = min(candidates, key=lambda c: c[:3])
-        return Rule(parent, self.union.dimensions[parent].kind == CATEGORICAL, values, on)
-
 
 class ThroughRules:
     """An acquisition over model inputs, seen from raw points through the rules (what `optim.maximize` needs):
     the gradient along an inactive param is zero, since moving it changes nothing the model sees."""
 
-    def __init__(self, acquisition: Any, space: ConditionalSpace) -> None:
+    def __init__(self, acquisition: Acquisition, space: ConditionalSpace) -> None:
         self.acquisition, self.space = acquisition, space
         self._model_continuous = ~space.is_categorical & ~np.concatenate(
             [space.union.is_discrete, np.zeros(len(space.groups), dtype=bool)]

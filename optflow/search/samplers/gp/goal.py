@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optflow.search.samplers.gp.acqf import LogEI, LogPoF, SumOf
+from optflow.search.samplers.gp.acqf import Acquisition, LogEI, LogPoF, SumOf
 from optflow.search.samplers.gp.ehvi import LogEHVI
 from optflow.search.samplers.gp.gp import GaussianProcess
 from optflow.search.samplers.gp.pareto import non_dominated
@@ -55,7 +55,7 @@ class Goal:
             worst, best = Y.min(axis=0), Y.max(axis=0)
             self.reference = worst - REFERENCE_MARGIN * np.maximum(best - worst, 1e-6)
 
-    def acquisition(self, running: np.ndarray):
+    def acquisition(self, running: np.ndarray) -> Acquisition:
         """The log acquisition to maximise, with the running trials' model inputs (r, d) believed."""
         feasibility = LogPoF([_believe(gp, running) for gp in self.constraints], self.thresholds)
         if not self.feasible.any():

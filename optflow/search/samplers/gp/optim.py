@@ -16,7 +16,7 @@ import numpy as np
 import scipy.optimize
 from scipy.stats import qmc
 
-from optflow.search.samplers.gp.acqf import LogEI
+from optflow.search.samplers.gp.acqf import Acquisition
 from optflow.search.samplers.gp.search_space import SearchSpace
 
 N_SOBOL = 1024  # screening points; a power of two keeps the Sobol sequence balanced
@@ -28,7 +28,7 @@ MAX_REFINE_ITERATIONS = 200  # L-BFGS-B iterations per refinement round, for all
 SCREEN_CHUNK = 512  # points evaluated per batch while screening (bounds memory at chunk · n · d)
 
 
-def _evaluate(acquisition: LogEI, points: np.ndarray) -> np.ndarray:
+def _evaluate(acquisition: Acquisition, points: np.ndarray) -> np.ndarray:
     return np.concatenate([acquisition(points[i : i + SCREEN_CHUNK]) for i in range(0, len(points), SCREEN_CHUNK)])
 
 
@@ -53,7 +53,7 @@ def screening_points(space: SearchSpace, anchors: np.ndarray, rng: np.random.Ran
 
 
 def _refine_continuous(
-    acquisition: LogEI, space: SearchSpace, starts: np.ndarray, scales: np.ndarray | None
+    acquisition: Acquisition, space: SearchSpace, starts: np.ndarray, scales: np.ndarray | None
 ) -> np.ndarray:
     continuous = space.is_continuous
     if not continuous.any():
@@ -88,7 +88,7 @@ def _refine_continuous(
     return np.where(better[:, None], refined, starts)
 
 
-def _refine_discrete(acquisition: LogEI, space: SearchSpace, point: np.ndarray, value: float) -> tuple:
+def _refine_discrete(acquisition: Acquisition, space: SearchSpace, point: np.ndarray, value: float) -> tuple:
     for i in np.flatnonzero(~space.is_continuous):
         neighbours = space.neighbours(point, int(i))
         if not neighbours:
@@ -101,7 +101,7 @@ def _refine_discrete(acquisition: LogEI, space: SearchSpace, point: np.ndarray, 
 
 
 def maximize(
-    acquisition: LogEI,
+    acquisition: Acquisition,
     space: SearchSpace,
     anchors: np.ndarray,
     rng: np.random.RandomState,
