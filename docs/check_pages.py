@@ -1,7 +1,7 @@
 """Look at what optflow shows people, in a real browser: `python docs/check_pages.py`.
 
-Runs a 20-trial random-search study on digits, serves the MLflow UI
-and optuna-dashboard on 127.0.0.1, opens the study report, the MLflow experiment and study run, and the
+Runs a 20-trial random-search study on digits and the Pareto example (examples/pareto_cnn), serves the MLflow UI
+and optuna-dashboard on 127.0.0.1, opens the study reports, the MLflow experiment and study runs, and the
 dashboard in headless Chromium, checks that each drew (SVG paths of every plot, the runs and notes in the
 pages), and saves screenshots to docs/images/ui/. Needs Debian's `chromium` and `chromium-driver` and
 `pip install -e ".[ui]"` (selenium). Exits non-zero, naming the page, when something did not draw.
@@ -31,6 +31,7 @@ import optflow
 from optflow.contract import run_page
 
 ROOT = Path(__file__).resolve().parents[1]
+PARETO_EXAMPLE = ROOT / "examples" / "pareto_cnn" / "config.yaml"
 SHOTS = ROOT / "docs" / "images" / "ui"
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync")  # fmt: skip
@@ -81,20 +82,22 @@ def check(condition: bool, what: str) -> None:
         raise SystemExit(1)
 
 
-def run_study(tmp: Path) -> tuple[str, str, str]:
-    """(tracking URI, storage URL, study run id) of a small study."""
+def run_study(tmp: Path) -> tuple[str, str, str, str]:
+    """(tracking URI, storage URL, study run id, Pareto study run id) of a small study and of the Pareto
+    example (two objectives, a constraint), in the same stores."""
     tracking, storage = f"sqlite:///{tmp}/mlflow.db", f"sqlite:///{tmp}/optuna.db"
     overrides = {"study.n_trials": 20, "study.sampler": "random", "study.storage": storage, "training.epochs": 12}
     overrides["study.log_models"] = "best"
     result = optflow.tune(ROOT / "configs" / "digits.yaml", overrides=overrides, tracking_uri=tracking)
-    return tracking, storage, result.study_run_id
+    pareto = optflow.tune(PARETO_EXAMPLE, overrides={"study.storage": storage}, tracking_uri=tracking)
+    return tracking, storage, result.study_run_id, pareto.study_run_id
 
 
 def main() -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        tracking, storage, run_id = run_study(tmp)
+        tracking, storage, run_id, pareto_run_id = run_study(tmp)
         client = MlflowClient(tracking)
         report = Path(client.download_artifacts(run_id, "plots/report.html", tmp_name))
         print(f"report.html: {report.stat().st_size / 1e6:.1f} MB")
@@ -150,6 +153,27 @@ def main() -> None:
             close_assistant(driver)
             check("trial-" in driver.find_element(By.TAG_NAME, "body").text, "the study run links its best trial")
             driver.save_screenshot(str(SHOTS / "mlflow_study_run.png"))
+            pareto_experiment = client.get_run(pareto_run_id).info.experiment_id
+            driver.get(f"http://127.0.0.1:{mlflow_port}/{run_page(pareto_experiment, pareto_run_id)}")
+            wait_for_text(driver, "Pareto front")
+            close_assistant(driver)
+            for more in driver.find_elements(By.XPATH, "//*[normalize-space(text())='Show more']")[:1]:
+                more.click()  # the description's table is folded under it
+            time.sleep(2)  # for the picture only
+            body = driver.find_element(By.TAG_NAME, "body").text
+            check("n_params" in body and "trial-" in body, "the Pareto study run shows its front as a linked table")
+            driver.save_screenshot(str(SHOTS / "mlflow_pareto_run.png"))
+            (tmp / "pareto").mkdir()
+            pareto_report = Path(client.download_artifacts(pareto_run_id, "plots/report.html", str(tmp / "pareto")))
+            driver.set_window_size(1200, 3600)
+            driver.get(pareto_report.as_uri())
+            WebDriverWait(driver, 60).until(lambda d: d.execute_script("return window.Plotly !== undefined"))
+            paths = driver.execute_script(PATHS_PER_PLOT)
+            check(min(paths) > 0 and "Pareto" in driver.page_source, f"the Pareto report drew its plots {paths}")
+            driver.set_window_size(1200, 820)  # its first plot, the front
+            time.sleep(1)  # for the picture only
+            driver.save_screenshot(str(SHOTS / "report_pareto.png"))
+            driver.set_window_size(1400, 900)
             driver.get(f"http://127.0.0.1:{mlflow_port}/#/experiments/{experiment}/runs?workflowType=machine_learning")
             expand = expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, EXPAND_RUN))
             WebDriverWait(driver, 60).until(expand).click()
@@ -164,6 +188,11 @@ def main() -> None:
             wait_for_text(driver, "History")
             time.sleep(2)  # for the picture only
             driver.save_screenshot(str(SHOTS / "dashboard_study.png"))
+            driver.get(f"http://127.0.0.1:{dashboard_port}/dashboard/studies/2")
+            wait_for_text(driver, "Pareto Front")
+            time.sleep(2)  # for the picture only
+            driver.save_screenshot(str(SHOTS / "dashboard_pareto.png"))
+            check(True, "optuna-dashboard shows the two-objective study's Pareto front")
             driver.get(f"{dashboard}/note")
             wait_for_text(driver, "MLflow study run")
             check(True, "optuna-dashboard shows the study's note linking its MLflow study run")

@@ -17,7 +17,7 @@ EXAMPLES = sorted(p.relative_to(ROOT) for p in (ROOT / "examples").glob("*/confi
 
 def test_every_example_is_listed_here():
     names = [p.parent.name for p in EXAMPLES]
-    assert names == ["char_lm", "cnn_digits", "own_loop", "user_model"]
+    assert names == ["char_lm", "cnn_digits", "own_loop", "pareto_cnn", "user_model"]
 
 
 @pytest.mark.parametrize("config", [p for p in EXAMPLES if p.parent.name != "user_model"], ids=lambda p: p.parent.name)

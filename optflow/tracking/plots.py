@@ -23,7 +23,7 @@ from optuna.trial import TrialState  # noqa: E402
 
 from optflow.records import EpochRecord  # noqa: E402
 from optflow.search.ranking import first_value, maximizes_first  # noqa: E402
-from optflow.tracking.scales import Scale, robust_scale  # noqa: E402
+from optflow.tracking.scales import Scale, robust_scale, wants_log_axis  # noqa: E402
 
 
 def new_figure(fixed_layout: bool = False) -> tuple[Figure, object]:
@@ -285,6 +285,9 @@ def pareto_png(study: optuna.Study, names: Sequence[str]) -> Figure:
         axis.annotate(str(t.number), (t.values[0], t.values[1]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     axis.set_xlabel(names[0])
     axis.set_ylabel(names[1])
+    for k, set_scale in enumerate((axis.set_xscale, axis.set_yscale)):
+        if wants_log_axis([t.values[k] for t in trials]):
+            set_scale("log")
     axis.set_title(f"Pareto front of {study.study_name}")
     axis.legend(loc="best", fontsize=8)
     return figure

@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from optflow.search.ranking import first_value, maximizes_first
-from optflow.tracking.scales import Scale, robust_scale
+from optflow.tracking.scales import Scale, robust_scale, wants_log_axis
 
 logger = logging.getLogger("optflow")
 
@@ -141,7 +141,13 @@ def parallel_figure(study: optuna.Study, metric: str, params: list[str]) -> Any:
 def pareto_figure(study: optuna.Study, names: list[str]) -> Any:
     from optuna.visualization import plot_pareto_front
 
-    return plot_pareto_front(study, target_names=names, include_dominated_trials=True)
+    figure = plot_pareto_front(study, target_names=names, include_dominated_trials=True)
+    if len(names) == 2:  # a 3-objective front is a 3D scene: plotly's own axes
+        values = [t.values for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        for k, update in enumerate((figure.update_xaxes, figure.update_yaxes)):
+            if wants_log_axis([v[k] for v in values]):
+                update(type="log")
+    return figure
 
 
 def study_report(

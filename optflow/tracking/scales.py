@@ -59,3 +59,14 @@ def robust_scale(values: Sequence[float]) -> Scale:
     below = int((work < lo).sum()) + int(np.isneginf(array).sum())
     above = int((work > hi).sum()) + int(np.isposinf(array).sum())
     return Scale(float(low), float(high), log, below, above)
+
+
+LOG_AXIS_DECADES = 2.0  # an objective whose positive values span this many powers of ten gets a log axis
+
+
+def wants_log_axis(values: Sequence[float]) -> bool:
+    """Whether an axis of `values` (a parameter count from 400 to 90,000, say) reads better in log scale: all
+    finite values positive and spanning at least `LOG_AXIS_DECADES` powers of ten."""
+    array = np.asarray(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    return bool(finite.size > 1 and (finite > 0).all() and np.log10(finite.max() / finite.min()) >= LOG_AXIS_DECADES)
