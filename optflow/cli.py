@@ -223,6 +223,14 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
             file=sys.stderr,
         )
         return EXIT_NO_RESULT
+    if result.best_value is None and config.study.constraints:
+        bounds = ", ".join(config.study.constraints)
+        print(
+            f"optflow: no complete trial of study {name!r} met every constraint ({bounds}), so it has no best "
+            "trial: loosen study.constraints, or widen the search and raise --n-trials",
+            file=sys.stderr,
+        )
+        return EXIT_NO_RESULT
     if result.unlogged_runs:
         print(
             f"optflow: {result.unlogged_runs} trial run(s) could not be logged to MLflow ({result.tracking_uri}); "

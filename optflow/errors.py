@@ -12,5 +12,5 @@ EXIT_OK = 0
 EXIT_FAILURE = 1  # a bug, or a worker process that died before the budget was spent
 EXIT_USAGE = 2  # bad input: nothing was created
 EXIT_UNLOGGED = 3  # the study ran, but some trial runs could not be logged to MLflow
-EXIT_NO_RESULT = 4  # the study ran, and no trial completed (every one diverged, failed or was pruned)
+EXIT_NO_RESULT = 4  # the study ran, and no trial completed (each diverged, failed or was pruned) or met its constraints
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports SIGINT

@@ -8,6 +8,7 @@ import optuna
 from conftest import count_rows
 
 from optflow.cli import main
+from optflow.errors import EXIT_NO_RESULT
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = str(ROOT / "configs" / "digits.yaml")
@@ -69,3 +70,14 @@ def test_flag_values_are_taken_as_given_not_as_yaml(workdir, capsys):
     assert "study exp #3: " in out and "study 2024: " in out and "study my study: " in out
     names = {s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{workdir}/optuna.db")}
     assert names == {"exp #3", "2024", "my study"}
+
+
+def test_a_study_whose_trials_all_break_a_constraint_says_so_and_exits_4(workdir, capsys):
+    """Every trial completes, none is feasible: there is no best trial, and a script must not go on as if."""
+    code = main(["tune", "--config", DIGITS, "--sampler", "random", "--n-trials", "2", "--epochs", "1",
+                 "--no-tracking", "--quiet", "--set", "study.constraints=[n_params <= 1]"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == EXIT_NO_RESULT
+    assert "study digits: 2 complete of 2 trials; best val_loss = none" in captured.out
+    assert "no complete trial of study 'digits' met every constraint (n_params <= 1)" in captured.err
+    assert not (workdir / "optuna_artifacts" / "digits" / "best_config.yaml").exists()

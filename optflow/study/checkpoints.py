@@ -116,15 +116,18 @@ def _may_continue(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and ATTR_FAIL_REASON not in trial.user_attrs
 
 
-def requeue_interrupted(study: optuna.Study, directory: Path, room: int) -> list[int]:
+def requeue_interrupted(
+    study: optuna.Study, directory: Path, room: int, trials: list[FrozenTrial] | None = None
+) -> list[int]:
     """Queue interrupted trials that left a checkpoint (the first `room` of them), with their params, to resume;
-    the keys queued.
+    the keys queued. `trials`: the study's trials as just read under the lock (read here if not given).
 
     Call it under the study lock: two workers must not queue one trial twice. An interrupted trial spends no
     budget (`spends_budget`), so the queued one takes its place in the count.
     """
     queued = []
-    for key, trial in _latest_by_key(study.get_trials(deepcopy=False)).items():
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    for key, trial in _latest_by_key(trials).items():
         if len(queued) < room and _awaits_rerun(trial) and checkpoint_path(directory, key).is_file():
             study.enqueue_trial(trial.params, user_attrs={ATTR_RESUME_OF: key})
             queued.append(key)

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import optuna
 import torch
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from optflow.config import Config
 from optflow.data import load_dataset
@@ -144,7 +144,7 @@ def run_study(
             changes = check_identity(study, config, data)  # a study of another task: refused, nothing made
             if directory is not None:
                 checkpoints = CheckpointStore(directory, study_token(study))
-            resumed = _requeue(study, checkpoints, total)
+            resumed = _requeue(study, study_trials(study), checkpoints, total)
             trials = study_trials(study)
             spent = trials_used(trials) >= total and not in_flight(trials)
             tracker.open(study, data, changes, reopen=not spent)
@@ -199,12 +199,15 @@ def run_study(
     return replace(result, unlogged_runs=unlogged, model_uri=tracker.model_uri)
 
 
-def _requeue(study: optuna.Study, checkpoints: CheckpointStore | None, total: int) -> list[int]:
-    """Queue the interrupted trials that left checkpoints, as many as the budget still takes (under the lock)."""
-    used = trials_used(study_trials(study))
+def _requeue(
+    study: optuna.Study, trials: list[FrozenTrial], checkpoints: CheckpointStore | None, total: int
+) -> list[int]:
+    """Queue the interrupted trials that left checkpoints, as many as the budget still takes (under the lock,
+    with the `trials` read under it)."""
+    used = trials_used(trials)
     if checkpoints is None or used >= total:
         return []
-    return requeue_interrupted(study, checkpoints.directory, total - used)
+    return requeue_interrupted(study, checkpoints.directory, total - used, trials)
 
 
 def _tidy(study: optuna.Study, checkpoints: CheckpointStore | None, study_over: bool = False) -> None:
@@ -281,7 +284,7 @@ def _run_until_spent(
                 if trials_used(trials) >= total:  # Optuna checks for dead workers before each trial it starts
                     fail_stale_trials(study)  # a dead worker's trial turns into a waiting retry
                     trials = study_trials(study)
-                if _requeue(study, checkpoints, total):  # another worker's trial was interrupted: resume it
+                if _requeue(study, trials, checkpoints, total):  # another worker's trial was interrupted: resume it
                     trials = study_trials(study)
                 used = trials_used(trials)
                 progress(min(used, total))

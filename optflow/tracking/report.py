@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from optflow.search.ranking import first_value, maximizes_first
+from optflow.search.ranking import first_value, maximizes_first, pareto_trials
 from optflow.tracking.scales import Scale, robust_scale, wants_log_axis
 
 logger = logging.getLogger("optflow")
@@ -156,8 +156,9 @@ def study_report(
     """The report page: each plot that the study's trials allow, plotly.js embedded once; the parallel
     coordinates show `params` in that order (the most important first). `names` of several objectives add the
     Pareto front."""
+    front = pareto_trials(study) if names and len(names) > 1 else []  # none while no trial is feasible
     makers = {
-        **({"Pareto front": lambda: pareto_figure(study, names)} if names and len(names) > 1 else {}),
+        **({"Pareto front": lambda: pareto_figure(study, names)} if names and len(names) > 1 and front else {}),
         "optimization history": lambda: history_figure(study, metric),
         **({"per-epoch values": lambda: intermediate_figure(study, metric)} if len(study.directions) == 1 else {}),
         "param importances": lambda: importance_figure(study, metric, importance),
