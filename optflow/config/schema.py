@@ -1,6 +1,7 @@
 """The configuration's shape: frozen dataclasses, one per section, with a docstring under every field.
 
-Validation lives in `validation.py` and `search.py`; these classes only hold values that passed it.
+Validation lives in `validation.py` (each field), `consistency.py` (across fields) and `search.py`; these classes
+only hold values that passed it. Which fields act under which others is in `applies.py`.
 """
 
 from __future__ import annotations
@@ -305,6 +306,12 @@ class Config:
             else:
                 updates.setdefault(section, {})[name] = value
         return replace(self, **{section: replace(getattr(self, section), **u) for section, u in updates.items()})
+
+    def applies(self, field: str) -> bool:
+        """Whether `section.field` acts in this config (`applies.py` has the rules)."""
+        from optflow.config.applies import applies  # it imports this module's classes
+
+        return applies(self, field)
 
     def resolved(self) -> dict[str, Any]:
         """The config one training run used, YAML-ready, without the search and with the storage password

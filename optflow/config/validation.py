@@ -1,8 +1,7 @@
 """A raw mapping (as read from YAML) -> a validated `Config`: one rule per field in `RULES`, checked once.
 
 Every error is one line naming the field, what it accepts and what it got; checks across fields are in
-`consistency.py`. Nothing else in optflow checks a
-config field again.
+`consistency.py`. Nothing else in optflow checks a config field again.
 """
 
 from __future__ import annotations

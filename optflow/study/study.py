@@ -144,8 +144,10 @@ def run_study(
             changes = check_identity(study, config, data)  # a study of another task: refused, nothing made
             if directory is not None:
                 checkpoints = CheckpointStore(directory, study_token(study))
-            resumed = _requeue(study, study_trials(study), checkpoints, total)
             trials = study_trials(study)
+            resumed = _requeue(study, trials, checkpoints, total)
+            if resumed:
+                trials = study_trials(study)
             spent = trials_used(trials) >= total and not in_flight(trials)
             tracker.open(study, data, changes, reopen=not spent)
         if resumed:

@@ -2,12 +2,14 @@
 objectives those of its trials that no other of its trials dominates (the study's Pareto front, known only at
 the end, is among them).
 
-They wait in a temporary folder, not in memory: a front of twenty transformers would not fit beside the one in
-training. The folder goes when the tracker closes (or the process exits).
+They wait in a temporary folder (under TMPDIR), not in memory: a front of twenty transformers would not fit beside
+the one in training. The folder goes when the tracker closes (or the process exits). A model that cannot be
+written (a full disk) is warned about and not logged; the trial and the study go on.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +17,9 @@ from pathlib import Path
 
 from optflow.config.objectives import Objective
 from optflow.records import TrialOutcome
+from optflow.urls import brief_error
+
+logger = logging.getLogger("optflow")
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ class KeptModels:
         if len(self._names) == 1:
             if outcome.improved:
                 previous, self._best = self._best, self._write(outcome.number, run_id, serialize)
-                if previous is not None:
+                if previous is not None:  # an older best, never logged now
                     previous.path.unlink(missing_ok=True)
             return
         if not outcome.feasible:
@@ -74,7 +79,9 @@ class KeptModels:
             if _dominates(values, other):
                 kept.path.unlink(missing_ok=True)
                 del self._undominated[number]
-        self._undominated[outcome.number] = (values, self._write(outcome.number, run_id, serialize))
+        written = self._write(outcome.number, run_id, serialize)
+        if written is not None:
+            self._undominated[outcome.number] = (values, written)
 
     def discard(self) -> None:
         """Remove the folder and what is in it."""
@@ -83,9 +90,13 @@ class KeptModels:
             self._folder = None
         self._best, self._undominated = None, {}
 
-    def _write(self, number: int, run_id: str, serialize: Callable[[], bytes]) -> KeptModel:
-        if self._folder is None:
-            self._folder = tempfile.TemporaryDirectory(prefix="optflow-models-")
-        path = Path(self._folder.name) / f"trial-{number}.model"
-        path.write_bytes(serialize())
+    def _write(self, number: int, run_id: str, serialize: Callable[[], bytes]) -> KeptModel | None:
+        try:
+            if self._folder is None:
+                self._folder = tempfile.TemporaryDirectory(prefix="optflow-models-")
+            path = Path(self._folder.name) / f"trial-{number}.model"
+            path.write_bytes(serialize())
+        except OSError as error:
+            logger.warning("could not keep trial %d's model to log at the end (%s)", number, brief_error(error))
+            return None
         return KeptModel(number, run_id, path)

@@ -96,6 +96,21 @@ def _requirements() -> list[str]:
     return [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
 
 
+def log_model_file(
+    tracking_uri: str,
+    run_id: str,
+    path: str,
+    preprocessing: Any,
+    input_example: pd.DataFrame,
+    registered_name: str = "",
+) -> str:
+    """`log_model` of a model kept in a file (`kept_models.py`): read here, in the tracking process, so the
+    worker never holds a study's kept models in memory at once, and a file that cannot be read is a tracking
+    failure like any other (warned about and counted)."""
+    model_bytes = Path(path).read_bytes()
+    return log_model(tracking_uri, run_id, model_bytes, preprocessing, input_example, registered_name)
+
+
 def log_model(
     tracking_uri: str,
     run_id: str,

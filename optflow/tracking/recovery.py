@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import optuna
 from mlflow.entities import RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-from optuna.trial import TrialState
 
 from optflow.contract import (
     ATTR_FAIL_REASON,
@@ -25,12 +24,17 @@ from optflow.contract import (
 )
 from optflow.tracking.mlflow_runs import StudyRun, client
 
+if TYPE_CHECKING:  # the tracking process, which runs the repairs, has no use for Optuna
+    import optuna
+
 CLOSED_LATER = "interrupted (Ctrl-C, SIGTERM or a lost worker) before its run was closed; closed by a later session"
 
 
 def ended_trials(study: optuna.Study) -> dict[int, tuple[str, str, str, int | None]]:
     """Trial number -> (Optuna state, reason, MLflow status, end ms) of every ended trial, to repair runs left
     open."""
+    from optuna.trial import TrialState
+
     ended = {}
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
         state = trial.state.name

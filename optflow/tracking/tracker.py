@@ -58,7 +58,7 @@ from optflow.tracking.dashboard import (
 )
 from optflow.tracking.kept_models import KeptModel, KeptModels
 from optflow.tracking.mlflow_runs import StudyRun
-from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, log_model, serialize_model
+from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, log_model_file, serialize_model
 from optflow.tracking.params import run_params, study_params
 from optflow.tracking.trial_run import NullTrialRun, TrialRun
 from optflow.urls import mask_password
@@ -305,16 +305,12 @@ class StudyTracker:
                 set_study_system_attr(study, SYSTEM_ATTR_SUMMARY, n_trials)
 
     def _log_kept(self, kept: KeptModel, register: bool) -> Future:
-        """Log a kept model into its trial's run, registered under `register_model` when `register`."""
+        """Log a kept model into its trial's run (read from its file in the tracking process; `close` removes
+        the files only after that process is done), registered under `register_model` when `register`."""
         registered_name = self.config.study.register_model if register else ""
+        path, example = str(kept.path), self.input_example
         return self._background.submit(
-            log_model,
-            self.tracking_uri,
-            kept.run_id,
-            kept.read(),
-            self.preprocessing,
-            self.input_example,
-            registered_name,
+            log_model_file, self.tracking_uri, kept.run_id, path, self.preprocessing, example, registered_name
         )
 
     def _tag_pareto_runs(self, study: optuna.Study, front: Sequence[FrozenTrial]) -> None:

@@ -47,8 +47,8 @@ def test_finished_trials_files_go_but_the_best_interrupted_and_running_ones_stay
     (tmp_path / ".trial-0004.pt.q5r6.partial").write_bytes(b"half")  # a running trial's write in progress
     (tmp_path / "trial-final.pt").write_bytes(b"not ours")
     remove_finished(study, tmp_path)
-    kept = ["trial-0000.pt", "trial-0003.pt", "trial-0004.pt", "trial-0006.pt", "trial-0007.pt", "trial-final.pt"]
-    kept = [".trial-0004.pt.q5r6.partial", *kept]
+    kept = [".trial-0004.pt.q5r6.partial", "trial-0000.pt", "trial-0003.pt", "trial-0004.pt", "trial-0006.pt"]
+    kept += ["trial-0007.pt", "trial-final.pt"]
     assert sorted(path.name for path in tmp_path.iterdir()) == kept  # best, interrupted, running, retried, new
     assert running.number == 4
 

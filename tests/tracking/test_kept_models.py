@@ -51,3 +51,16 @@ def test_several_objectives_keep_the_models_no_other_trial_dominates():
     assert kept.best is None  # one objective's notion
     kept.discard()
     assert not folder.exists()
+
+
+def test_a_model_that_cannot_be_written_is_warned_about_and_the_trial_goes_on(monkeypatch, caplog):
+    kept = KeptModels(LOSS_AND_SIZE)
+
+    def full_disk(self, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    kept.offer(outcome(0, 0.5, 0.80), "run0", model_bytes(0))  # raises nothing
+    assert kept.of_trial(0) is None
+    assert "could not keep trial 0's model to log at the end" in caplog.text and "No space left" in caplog.text
+    kept.discard()

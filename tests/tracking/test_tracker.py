@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import fields
 
 import optuna
@@ -89,9 +90,11 @@ def test_a_study_logs_the_contracts_names(tmp_path):
 
 
 @pytest.mark.parametrize("policy,logged", [("none", 0), ("best", 1), ("all", 3)])
-def test_log_models_decides_which_runs_get_a_model(tmp_path, policy, logged):
+def test_log_models_decides_which_runs_get_a_model(tmp_path, monkeypatch, policy, logged):
     config = make_config(tmp_path, n_trials=3, log_models=policy, seed=2)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the kept models wait
     result = run_study(config, inline(tmp_path))
+    assert not list(tmp_path.glob("optflow-models-*"))  # removed once logged
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     experiment = client.get_run(result.study_run_id).info.experiment_id
     models = client.search_logged_models([experiment])
