@@ -1,7 +1,8 @@
 """`optflow tune | train | compare | dashboard`: argv -> API calls, and what the terminal shows of them.
 
 Also `python -m optflow` and the MLproject entry points. Progress is printed by the reporters of `progress.py`, which
-the study calls back; the Python API runs the same calls silently.
+the study calls back, and a study's closing summary by `result_text.py`; the Python API runs the same calls
+silently.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from optflow.config import Config, load_config, parse_override
-from optflow.contract import run_page
 from optflow.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -27,13 +27,13 @@ from optflow.errors import (
     UsageError,
 )
 from optflow.progress import Notices, ProgressBar, TrialLines
+from optflow.result_text import study_summary
 from optflow.study import interrupts
 from optflow.study.options import RunOptions
-from optflow.tables import format_table
 from optflow.urls import mask_logging, secrets_in
 
 if TYPE_CHECKING:
-    from optflow.study.result import StudyResult
+    pass
 
 MAX_WORKERS = 256
 
@@ -206,16 +206,7 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
     if result.already_spent:
         print(f"study {name!r} has {result.n_trials} of {result.budget} trials; raise --n-trials to run more")
         return EXIT_OK
-    best = "none" if result.best_value is None else f"{result.best_value:.6g}"
-    counts = [f"{result.n_complete} complete"]
-    counts += [f"{n} {what}" for n, what in ((result.n_pruned, "pruned"), (result.n_failed, "failed")) if n]
-    print(f"study {name}: {', '.join(counts)} of {result.n_trials} trials; best {config.study.metric} = {best}")
-    if result.pareto:
-        print(f"Pareto front ({len(result.pareto)} trials):")
-        print(_pareto_table(result.pareto, result.objectives))
-    elif result.top_trials:
-        print(_best_trials_table(result.top_trials, config.study.metric))
-    print(_next_steps(result))
+    print(study_summary(result, config.study.metric))
     if result.n_complete == 0:
         print(
             f"optflow: no trial of study {name!r} completed ({result.n_failed} failed, {result.n_pruned} pruned): "
@@ -239,50 +230,6 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
         )
         return EXIT_UNLOGGED
     return EXIT_OK
-
-
-def _next_steps(result: StudyResult) -> str:
-    """Where to look next: the MLflow UI for this tracking store, optuna-dashboard, the best config and model."""
-    lines = ["next:"]
-    uri = result.tracking_uri
-    if result.study_run_id and uri:
-        if uri.startswith(("http://", "https://")):
-            where = f"{uri.rstrip('/')}/{run_page(result.experiment_id, result.study_run_id)}"
-            lines.append(f"  MLflow study run:  {where}")
-        else:
-            lines.append(
-                f"  MLflow UI:         mlflow ui --backend-store-uri {uri}   (study run {result.study_run_id})"
-            )
-    lines.append(
-        f"  optuna-dashboard:  optflow dashboard --storage {result.storage} --artifact-dir {result.artifact_dir}"
-    )
-    if result.best_config:
-        lines.append(
-            f"  best config:       {result.best_config}   (replay: optflow train --config {result.best_config})"
-        )
-    if result.model_uri:
-        lines.append(f"  best model:        {result.model_uri}   (mlflow.pyfunc.load_model: raw rows in)")
-    return "\n".join(lines)
-
-
-def _best_trials_table(trials: list[tuple[int, float, dict]], metric: str) -> str:
-    """A plain-text table of the best trials, best first."""
-    names = sorted({name for _, _, params in trials for name in params})
-    rows = []
-    for number, value, params in trials:
-        cells = [f"{params[n]:.4g}" if isinstance(params.get(n), float) else str(params.get(n, "-")) for n in names]
-        rows.append([str(number), f"{value:.6g}", *cells])
-    return format_table(["trial", metric, *names], rows)
-
-
-def _pareto_table(trials: list[tuple[int, tuple[float, ...], dict]], objectives: list[str]) -> str:
-    """A plain-text table of the Pareto-optimal trials, best first objective first."""
-    names = sorted({name for _, _, params in trials for name in params})
-    rows = []
-    for number, values, params in trials:
-        cells = [f"{params[n]:.4g}" if isinstance(params.get(n), float) else str(params.get(n, "-")) for n in names]
-        rows.append([str(number), *(f"{v:.6g}" for v in values), *cells])
-    return format_table(["trial", *objectives, *names], rows)
 
 
 def _train(args: argparse.Namespace, config: Config) -> int:
