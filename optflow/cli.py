@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from optflow.config import Config, load_config, parse_override
 from optflow.errors import (
@@ -31,9 +31,6 @@ from optflow.result_text import study_summary
 from optflow.study import interrupts
 from optflow.study.options import RunOptions
 from optflow.urls import mask_logging, secrets_in
-
-if TYPE_CHECKING:
-    pass
 
 MAX_WORKERS = 256
 
