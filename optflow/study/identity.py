@@ -88,7 +88,8 @@ def settings(config: Config) -> dict[str, Any]:
 def check_identity(study: optuna.Study, config: Config, data: Dataset | None) -> list[tuple[str, Any, Any]]:
     """Refuse a config that defines another task than the study's; record the definition of a new study.
 
-    Returns the settings this session changes, as (field, before, now), and records them as the study's.
+    Returns the settings this session would change, as (field, before, now); `record_settings` makes them the
+    study's once the session runs trials (a session that runs nothing changes nothing).
     """
     attrs = study_system_attrs(study)
     current = definition(config, data)
@@ -114,9 +115,15 @@ def check_identity(study: optuna.Study, config: Config, data: Dataset | None) ->
             f"now {show(config.study.directions)}; use another --study-name"
         )
     before, now = attrs.get(SETTINGS_ATTR, {}), settings(config)
-    if before != now:
-        set_study_system_attr(study, SETTINGS_ATTR, now)
     return [(name, before[name], value) for name, value in now.items() if name in before and before[name] != value]
+
+
+def record_settings(study: optuna.Study, config: Config) -> None:
+    """Make this session's settings (sampler, budget, seed, ...) the study's: the `changes` of the next session
+    are counted from them."""
+    now = settings(config)
+    if study_system_attrs(study).get(SETTINGS_ATTR) != now:
+        set_study_system_attr(study, SETTINGS_ATTR, now)
 
 
 def _default(field: str) -> Any:

@@ -28,7 +28,7 @@ from optflow.study.checkpoints import (
     study_token,
 )
 from optflow.study.devices import pinned, use_device
-from optflow.study.identity import check_identity
+from optflow.study.identity import check_identity, record_settings
 from optflow.study.interrupts import protected
 from optflow.study.lock import StudyLock
 from optflow.study.objective import Objective
@@ -149,6 +149,10 @@ def run_study(
             if resumed:
                 trials = study_trials(study)
             spent = trials_used(trials) >= total and not in_flight(trials)
+            if spent:  # nothing runs, so nothing changes: the settings stay those the trials ran under
+                changes = []
+            else:
+                record_settings(study, config)
             tracker.open(study, data, changes, reopen=not spent)
         if resumed:
             numbers = ", ".join(str(key) for key in resumed)

@@ -109,3 +109,16 @@ def test_a_spent_budget_says_so_and_runs_nothing(first_session, capsys):
     assert "trial/s" not in captured.err and "%" not in captured.err
     after = {run.info.run_id: (run.info.status, run.info.end_time) for run in runs(workdir)}
     assert after == before  # no run made, none reopened
+
+
+def test_a_session_that_runs_nothing_changes_no_setting(first_session, capsys):
+    """A spent budget runs nothing, so its other sampler and budget are not the study's: the next session that
+    runs trials reports its changes against the settings the trials ran under."""
+    workdir = first_session
+    assert main([*BASE, "--sampler", "tpe", "--n-trials", "1", "--log-models", "none"]) == 0  # spent: runs nothing
+    assert "->" not in capsys.readouterr().err
+    assert main([*BASE, "--sampler", "random", "--n-trials", "3", "--log-models", "none"]) == 0
+    assert "optflow: study 'digits': n_trials 2 -> 3 from trial 2 on" in capsys.readouterr().err
+    (parent,) = [run for run in runs(workdir) if "mlflow.parentRunId" not in run.data.tags]
+    changes = {key: value for key, value in parent.data.tags.items() if key.startswith("optflow.change.")}
+    assert changes == {"optflow.change.2.n_trials": "2 -> 3"}
