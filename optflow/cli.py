@@ -202,6 +202,8 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
     name = result.study_name
     if result.already_spent:
         print(f"study {name!r} has {result.n_trials} of {result.budget} trials; raise --n-trials to run more")
+        if config.study.register_model and result.model_uri:
+            print(f"best model {result.model_uri} is registered as {config.study.register_model!r}")
         return EXIT_OK
     print(study_summary(result, config.study.metric))
     if result.n_complete == 0:

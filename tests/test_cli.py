@@ -81,3 +81,18 @@ def test_a_study_whose_trials_all_break_a_constraint_says_so_and_exits_4(workdir
     assert "study digits: 2 complete of 2 trials; best val_loss = none" in captured.out
     assert "no complete trial of study 'digits' met every constraint (n_params <= 1)" in captured.err
     assert not (workdir / "optuna_artifacts" / "digits" / "best_config.yaml").exists()
+
+
+def test_register_model_on_a_finished_study_registers_its_best_model(workdir, capsys):
+    """`--register-model` after the study ended: nothing runs, and the best model it logged is registered."""
+    first = ["tune", "--config", DIGITS, "--sampler", "random", "--n-trials", "2", "--epochs", "1", "--quiet"]
+    assert main(first) == 0
+    capsys.readouterr()
+    assert main([*first, "--register-model", "digits-mlp"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "study 'digits' has 2 of 2 trials; raise --n-trials to run more"
+    assert out[1].startswith("best model models:/m-") and out[1].endswith("is registered as 'digits-mlp'")
+    from mlflow import MlflowClient
+
+    (version,) = MlflowClient(f"sqlite:///{workdir}/mlflow.db").search_model_versions("name = 'digits-mlp'")
+    assert version.source.endswith(out[1].split()[2].removeprefix("models:/"))

@@ -162,6 +162,7 @@ def run_study(
             reporter.notice(f"study {config.study.name!r}: {said} from trial {len(trials)} on")
         if spent:  # nothing to run; what an earlier session left undone is mended above and here
             tracker.finish_study(study, lock)
+            tracker.adopt_best_model(study, register=bool(config.study.register_model))
             status, if_changed = "FINISHED", True
             result = replace(
                 study_result(study, config, tracker.study_run_id, tracker.tracking_uri, (), _experiment(tracker)),
@@ -183,6 +184,7 @@ def run_study(
                 reporter.close()
             status = "FINISHED"
             tracker.finish_study(study, lock)
+            tracker.adopt_best_model(study)  # an earlier session's, if it stayed the best
             result = study_result(
                 study, config, tracker.study_run_id, tracker.tracking_uri, objective.seconds, _experiment(tracker)
             )

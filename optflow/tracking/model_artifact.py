@@ -155,6 +155,21 @@ def log_model(
     return info.model_uri
 
 
+def find_logged_model(tracking_uri: str, run_id: str, register_as: str = "") -> str | None:
+    """The URI of the model logged in run `run_id` (by an earlier session or another worker), None if it has
+    none; with `register_as`, also registered under that name unless a version of it comes from this run."""
+    client = mlflow.MlflowClient(tracking_uri)
+    experiment_id = client.get_run(run_id).info.experiment_id
+    models = client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'")
+    if not models:
+        return None
+    uri = f"models:/{models[0].model_id}"
+    if register_as and not client.search_model_versions(f"name = '{register_as}' and run_id = '{run_id}'"):
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.register_model(uri, register_as)  # says so on stderr, as when a model is logged and registered
+    return uri
+
+
 @contextmanager
 def _quiet(logger_name: str) -> Iterator[None]:
     logger = logging.getLogger(logger_name)

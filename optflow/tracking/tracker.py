@@ -58,7 +58,7 @@ from optflow.tracking.dashboard import (
 )
 from optflow.tracking.kept_models import KeptModel, KeptModels
 from optflow.tracking.mlflow_runs import StudyRun
-from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, log_model_file, serialize_model
+from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, find_logged_model, log_model_file, serialize_model
 from optflow.tracking.params import run_params, study_params
 from optflow.tracking.trial_run import NullTrialRun, TrialRun
 from optflow.urls import mask_password
@@ -304,6 +304,16 @@ class StudyTracker:
             if stored.exception() is None:  # waits for it; a failure is warned about and counted
                 set_study_system_attr(study, SYSTEM_ATTR_SUMMARY, n_trials)
 
+    def adopt_best_model(self, study: optuna.Study, register: bool = False) -> None:
+        """When this worker logged no best model: the one an earlier session or another worker logged in the best
+        trial's run becomes `model_uri`; with `register` (a session that ran nothing, asked to register), it is
+        registered under `register_model` unless it already is."""
+        best = best_trial(study)
+        if self._model_uri is not None or self.study_run is None or best is None or ATTR_RUN_ID not in best.user_attrs:
+            return
+        name, run_id = self.config.study.register_model if register else "", best.user_attrs[ATTR_RUN_ID]
+        self._model_uri = self._background.submit(find_logged_model, self.tracking_uri, run_id, name)
+
     def _log_kept(self, kept: KeptModel, register: bool) -> Future:
         """Log a kept model into its trial's run (read from its file in the tracking process; `close` removes
         the files only after that process is done), registered under `register_model` when `register`."""
@@ -364,6 +374,9 @@ class NullTracker:
         pass
 
     def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
+        pass
+
+    def adopt_best_model(self, study: optuna.Study, register: bool = False) -> None:
         pass
 
     def close(self, status: str | None, if_changed: bool = False, end_ms: int | None = None) -> int:

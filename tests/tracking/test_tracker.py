@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import optuna
 import pytest
@@ -198,3 +198,19 @@ def test_system_metrics_reach_the_trial_runs_when_asked(tmp_path, monkeypatch):
     result = run_study(plain, inline(tmp_path / "plain"))
     (run,) = children(MlflowClient(f"sqlite:///{tmp_path}/plain/mlflow.db"), result.study_run_id)
     assert not any(name.startswith("system/") for name in run.data.metrics)
+
+
+def test_a_finished_study_run_again_shows_and_registers_its_best_model_once(tmp_path):
+    """The session that logged the best model is over; a later one that runs nothing still names that model,
+    and `register_model` registers it (once, however often the command runs)."""
+    config = make_config(tmp_path, n_trials=2, log_models="best", seed=2)
+    first = run_study(config, inline(tmp_path))
+    assert first.model_uri is not None
+    again = replace(config, study=replace(config.study, register_model="iris-best"))
+    for _ in range(2):
+        result = run_study(again, inline(tmp_path))
+        assert result.already_spent and result.model_uri == first.model_uri
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (version,) = client.search_model_versions("name = 'iris-best'")
+    study = optuna.load_study(study_name="t", storage=config.study.storage)
+    assert version.run_id == study.best_trial.user_attrs[contract.ATTR_RUN_ID]
