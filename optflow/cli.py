@@ -248,6 +248,7 @@ def _train(args: argparse.Namespace, config: Config) -> int:
                     unit="epoch",
                     desc="train",
                     dynamic_ncols=True,
+                    disable=None,  # no terminal, no bar: its frames would fill a log
                 )
             )
         bars[0].update(1)

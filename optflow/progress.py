@@ -43,7 +43,8 @@ class Notices(SilentReporter):
 
 
 class ProgressBar(Notices):
-    """One worker in a terminal: a progress bar over the budget, a line per trial above it."""
+    """One worker in a terminal: a progress bar over the budget, a line per trial above it. Where stderr is no
+    terminal (a log file, CI), only the lines: a bar's frames would fill the log."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,7 +55,7 @@ class ProgressBar(Notices):
         from tqdm import tqdm
 
         self._metric = config.study.metric
-        self._bar = tqdm(total=total, initial=done, unit="trial", desc=config.study.name)
+        self._bar = tqdm(total=total, initial=done, unit="trial", desc=config.study.name, disable=None)
 
     def progress(self, done: int) -> None:
         self._bar.n = done

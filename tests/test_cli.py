@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import optuna
@@ -23,7 +24,8 @@ def test_train_command_logs_one_run(workdir, capsys):
     assert count_rows(workdir / "mlflow.db", "inputs") == 1  # the data set, recorded with log_inputs
 
 
-def test_tune_prints_progress_and_a_table_of_the_best_trials(workdir, capsys):
+def test_tune_prints_progress_and_a_table_of_the_best_trials(workdir, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: the bar is drawn
     code = main(
         ["tune", "--config", DIGITS, "--n-trials", "3", "--epochs", "2", "--sampler", "random", "--no-tracking"]
     )
@@ -96,3 +98,13 @@ def test_register_model_on_a_finished_study_registers_its_best_model(workdir, ca
 
     (version,) = MlflowClient(f"sqlite:///{workdir}/mlflow.db").search_model_versions("name = 'digits-mlp'")
     assert version.source.endswith(out[1].split()[2].removeprefix("models:/"))
+
+
+def test_without_a_terminal_there_is_a_line_per_trial_and_no_bar(workdir, capsys):
+    """Output to a log file or CI: the bar's frames would fill it; the trial lines and the summary stay."""
+    code = main(["tune", "--config", DIGITS, "--n-trials", "3", "--epochs", "1", "--sampler", "random",
+                 "--no-tracking"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "trial/s" not in captured.err and "3/3" not in captured.err and "%|" not in captured.err
+    assert [line.split()[:2] for line in captured.out.splitlines()[:3]] == [["trial", str(n)] for n in range(3)]

@@ -22,6 +22,7 @@ from optflow.search.optuna_private import set_study_system_attr, study_system_at
 
 DEFINITION_ATTR = "optflow:definition"  # study system attrs
 SETTINGS_ATTR = "optflow:settings"
+ANOTHER_NAME = "give the new task another study name (--study-name, or study.name)"
 # fields that change speed or what survives a crash, not results
 RUNTIME_FIELDS = ("device", "threads", "num_workers", "pin_memory", "compile", "checkpoint_every")
 SETTINGS = ("sampler", "pruner", "n_trials", "seed")  # study fields a later session may change
@@ -104,7 +105,7 @@ def check_identity(study: optuna.Study, config: Config, data: Dataset | None) ->
             if before != now:
                 raise UsageError(
                     f"study {config.study.name!r} was made for another task: {field} was {_show(before)}, now "
-                    f"{_show(now)}; use another --study-name"
+                    f"{_show(now)}; {ANOTHER_NAME}"
                 )
     stored_directions = [d.name.lower() for d in study.directions]  # also for studies made before definitions
     if stored_directions != config.study.directions:
@@ -112,7 +113,7 @@ def check_identity(study: optuna.Study, config: Config, data: Dataset | None) ->
         show = (lambda d: repr(d[0])) if field == "study.direction" else str
         raise UsageError(
             f"study {config.study.name!r} was made for another task: {field} was {show(stored_directions)}, "
-            f"now {show(config.study.directions)}; use another --study-name"
+            f"now {show(config.study.directions)}; {ANOTHER_NAME}"
         )
     before, now = attrs.get(SETTINGS_ATTR, {}), settings(config)
     return [(name, before[name], value) for name, value in now.items() if name in before and before[name] != value]

@@ -84,7 +84,7 @@ def test_joining_with_another_task_is_refused_and_makes_nothing(first_session, c
         assert "data.digest was" in err  # the same rows count is possible; the values differ
     else:
         assert f"{field} was " in err and before in err and now in err
-    assert err.rstrip().endswith("use another --study-name")
+    assert err.rstrip().endswith("give the new task another study name (--study-name, or study.name)")
     assert count_rows(workdir / "optuna.db", "trials") == trials_before and len(runs(workdir)) == runs_before
 
 
