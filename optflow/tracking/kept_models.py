@@ -30,9 +30,6 @@ class KeptModel:
     run_id: str
     path: Path
 
-    def read(self) -> bytes:
-        return self.path.read_bytes()
-
 
 def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     """`a` is at least as good as `b` everywhere and better somewhere (values signed to be maximised)."""

@@ -192,9 +192,10 @@ class StudyTracker:
         lines = [_study_summary(config)]
         if front and self.study_run is not None:
             names = [o.name for o in config.study.objective_list]
+            header = "| trial | " + " | ".join(names) + " |\n|:---|" + "---:|" * len(names)  # numbers to the right
             lines.append(
                 f"Pareto front ({len(front)} trials; their runs carry the tag `{TAG_PARETO}`, the table is "
-                "`study/pareto_front.csv`):\n\n| trial | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
+                f"`study/pareto_front.csv`):\n\n{header}"
             )
             for trial in front:
                 run_id = trial.user_attrs.get(ATTR_RUN_ID)

@@ -28,7 +28,7 @@ def test_one_objective_keeps_only_the_last_improving_trials_model_on_disk():
     kept.offer(outcome(1, 0.7), "run1", lambda: serialised.append(1) or b"one")  # no better: not even serialised
     kept.offer(outcome(2, 0.3, improved=True), "run2", lambda: serialised.append(2) or b"two")
     assert serialised == [0, 2]
-    assert (kept.best.trial_number, kept.best.run_id, kept.best.read()) == (2, "run2", b"two")
+    assert (kept.best.trial_number, kept.best.run_id, kept.best.path.read_bytes()) == (2, "run2", b"two")
     assert not first.path.exists()  # the replaced best's file went
     folder = kept.best.path.parent
     assert [path.name for path in folder.iterdir()] == ["trial-2.model"]
@@ -45,7 +45,7 @@ def test_several_objectives_keep_the_models_no_other_trial_dominates():
     kept.offer(outcome(4, 0.1, 0.99, feasible=False), "run4", model_bytes(4))  # breaks a constraint
     kept.offer(TrialOutcome(number=5, state="PRUNED", value=None, records=()), "run5", model_bytes(5))
     assert [n for n in range(6) if kept.of_trial(n)] == [0, 3]
-    assert kept.of_trial(3).read() == b"model of trial 3"
+    assert kept.of_trial(3).path.read_bytes() == b"model of trial 3"
     folder: Path = kept.of_trial(0).path.parent
     assert sorted(path.name for path in folder.iterdir()) == ["trial-0.model", "trial-3.model"]
     assert kept.best is None  # one objective's notion
