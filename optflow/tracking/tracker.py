@@ -191,8 +191,9 @@ class StudyTracker:
         config = self.config
         lines = [_study_summary(config)]
         if front and self.study_run is not None:
-            names = [o.name for o in config.study.objective_list]
-            header = "| trial | " + " | ".join(names) + " |\n|:---|" + "---:|" * len(names)  # numbers to the right
+            columns = ["trial", *(o.name for o in config.study.objective_list)]
+            gap = "\u00a0" * 3  # the MLflow UI draws tables without cell padding: the columns would run together
+            header = "| " + " | ".join(f"{name}{gap}" for name in columns) + " |\n|" + "---|" * len(columns)
             lines.append(
                 f"Pareto front ({len(front)} trials; their runs carry the tag `{TAG_PARETO}`, the table is "
                 f"`study/pareto_front.csv`):\n\n{header}"
@@ -201,7 +202,7 @@ class StudyTracker:
                 run_id = trial.user_attrs.get(ATTR_RUN_ID)
                 name = trial_run_name(trial.number)
                 cell = f"[{name}]({run_page(self.study_run.experiment_id, run_id)})" if run_id else name
-                lines[-1] += f"\n| {cell} | " + " | ".join(f"{v:.6g}" for v in trial.values) + " |"
+                lines[-1] += f"\n| {cell}{gap} | " + " | ".join(f"{v:.6g}{gap}" for v in trial.values) + " |"
         elif best is not None and self.study_run is not None and ATTR_RUN_ID in best.user_attrs:
             run_link = run_page(self.study_run.experiment_id, best.user_attrs[ATTR_RUN_ID])
             lines.append(
