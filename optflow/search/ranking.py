@@ -8,6 +8,8 @@ constraint is never best; `Study.best_trial` does not know constraints for one o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -26,11 +28,22 @@ def maximizes_first(study: optuna.Study) -> bool:
     return study.directions[0] == StudyDirection.MAXIMIZE
 
 
+def _best_first(study: optuna.Study) -> Callable[[FrozenTrial], tuple]:
+    """A sort key: feasible first, then by the first objective, ties by the next ones, then by number. The
+    lexicographic best of several objectives is on the Pareto front, so "the best trial" is always one of it."""
+    signs = [-1.0 if direction == StudyDirection.MAXIMIZE else 1.0 for direction in study.directions]
+
+    def key(trial: FrozenTrial) -> tuple:
+        signed = (sign * value for sign, value in zip(signs, trial.values, strict=True))
+        return (not is_feasible(trial), *signed, trial.number)
+
+    return key
+
+
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
-    """Complete trials, feasible ones first, each group by the first objective, best first."""
+    """Complete trials, feasible ones first, each group by the first objective (ties by the next), best first."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    sign = -1.0 if maximizes_first(study) else 1.0
-    return sorted(complete, key=lambda t: (not is_feasible(t), sign * first_value(t), t.number))
+    return sorted(complete, key=_best_first(study))
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -40,10 +53,10 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 
 
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The Pareto-optimal complete, feasible trials, best first objective first (one objective: the best)."""
+    """The Pareto-optimal complete, feasible trials, best first objective first (one objective: the best); the
+    first is `best_trial`."""
     if len(study.directions) == 1:
         best = best_trial(study)
         return [best] if best is not None else []
     front = [t for t in study.best_trials if is_feasible(t)]
-    sign = -1.0 if maximizes_first(study) else 1.0
-    return sorted(front, key=lambda t: (sign * first_value(t), t.number))
+    return sorted(front, key=_best_first(study))

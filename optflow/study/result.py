@@ -39,7 +39,7 @@ class StudyResult:
     n_failed: int = 0  # failed by themselves (diverged, errors), not lost to an interrupt
     already_spent: bool = False  # the budget was spent before this session: it ran nothing
     unlogged_runs: int = 0  # this session's trials whose MLflow runs could not be (completely) logged
-    model_uri: str | None = None  # the best model, when this worker logged it (`models:/m-...`)
+    model_uri: str | None = None  # the best model (`models:/m-...`), when one was logged and could be found
     experiment_id: str | None = None  # the MLflow experiment of the study run
     storage: str = ""  # the Optuna storage URL, password masked
     artifact_dir: str = ""  # the Optuna artifact store (trial loss curves for optuna-dashboard)

@@ -13,11 +13,12 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from optflow.config import Config
+from optflow.contract import ATTR_RUN_ID
 from optflow.data import load_dataset
 from optflow.records import BestSoFar
 from optflow.search.optuna_private import set_study_system_attr
 from optflow.search.pruners import make_pruner
-from optflow.search.ranking import first_value, is_feasible, ranked
+from optflow.search.ranking import best_trial, first_value, is_feasible, ranked
 from optflow.search.samplers import make_sampler
 from optflow.study.budget import budget, in_flight, spends_budget, study_trials, trials_used
 from optflow.study.checkpoints import (
@@ -38,6 +39,7 @@ from optflow.study.preflight import preflight
 from optflow.study.result import StudyResult, stored_durations, study_result
 from optflow.study.storage import HEARTBEAT_SECONDS, fail_stale_trials, open_storage, stale_trial_callback
 from optflow.tracking.mlflow_runs import StudyRun
+from optflow.tracking.model_artifact import find_logged_model
 from optflow.tracking.tracker import NullTracker, StudyTracker, last_trial_end_ms
 from optflow.training import TrainingDiverged
 from optflow.urls import brief_error, mask_password
@@ -162,7 +164,7 @@ def run_study(
             reporter.notice(f"study {config.study.name!r}: {said} from trial {len(trials)} on")
         if spent:  # nothing to run; what an earlier session left undone is mended above and here
             tracker.finish_study(study, lock)
-            tracker.adopt_best_model(study, register=bool(config.study.register_model))
+            tracker.adopt_best_model(study, registrable=[t.number for t in trials])
             status, if_changed = "FINISHED", True
             result = replace(
                 study_result(study, config, tracker.study_run_id, tracker.tracking_uri, (), _experiment(tracker)),
@@ -177,6 +179,7 @@ def run_study(
             objective = Objective(
                 config, data, tracker, best, reporter, options.worker, lock.release, checkpoints=checkpoints
             )
+            ended_before = [t.number for t in trials if t.state == TrialState.COMPLETE]
             reporter.start(config, total, min(trials_used(trials), total))
             try:
                 _run_until_spent(study, objective, lock, total, reporter.progress, checkpoints)
@@ -184,7 +187,7 @@ def run_study(
                 reporter.close()
             status = "FINISHED"
             tracker.finish_study(study, lock)
-            tracker.adopt_best_model(study)  # an earlier session's, if it stayed the best
+            tracker.adopt_best_model(study, registrable=ended_before)  # an earlier session's, if it stayed best
             result = study_result(
                 study, config, tracker.study_run_id, tracker.tracking_uri, objective.seconds, _experiment(tracker)
             )
@@ -262,12 +265,20 @@ def _in_flight(study: optuna.Study) -> bool:
         return False
 
 
-def result_of(config: Config, own: StudyResult) -> StudyResult:
-    """The study's result as its storage holds it (what a launcher of several workers reports), with what only
-    the launcher's own worker knows."""
+def result_of(config: Config, own: StudyResult, tracking_uri: str | None = None) -> StudyResult:
+    """The study's result as its storage holds it (what a launcher of several workers reports, once they have
+    all ended), with what only the launcher's own worker knows; the best model is looked up in `tracking_uri`
+    when another worker logged it."""
     study = optuna.load_study(study_name=config.study.name, storage=open_storage(config.study.storage))
     result = study_result(study, config, own.study_run_id, own.tracking_uri, stored_durations(study), own.experiment_id)
-    return replace(result, model_uri=own.model_uri)
+    best = best_trial(study)
+    model_uri = own.model_uri
+    if model_uri is None and tracking_uri and best is not None and ATTR_RUN_ID in best.user_attrs:
+        try:
+            model_uri = find_logged_model(tracking_uri, best.user_attrs[ATTR_RUN_ID])
+        except Exception as error:  # noqa: BLE001 - the study is done; only its summary line goes without it
+            logging.getLogger("optflow").warning("could not look up the best model in MLflow: %s", brief_error(error))
+    return replace(result, model_uri=model_uri)
 
 
 def _run_until_spent(

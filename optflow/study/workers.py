@@ -98,13 +98,20 @@ def run_workers(config: Config, options: RunOptions) -> StudyResult:
         raise
     if own.already_spent:
         return own
-    result = replace(result_of(config, own), unlogged_runs=own.unlogged_runs + unlogged.value)
+    tracking_uri = (options.tracking_uri or _default_tracking_uri()) if options.tracking else None
+    result = replace(result_of(config, own, tracking_uri), unlogged_runs=own.unlogged_runs + unlogged.value)
     failed = [f"{p.name} (exit status {p.exitcode})" for p in others if p.exitcode != 0]
     if failed and not result.budget_spent:
         raise WorkersFailed(f"{', '.join(failed)} failed before the study's budget was spent")
     if failed:  # the others spent the budget, retrying what the lost worker ran
         logging.getLogger("optflow").warning("%s ended early; the other workers finished the study", failed)
     return result
+
+
+def _default_tracking_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
 
 
 class WorkersFailed(RuntimeError):

@@ -21,6 +21,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
+from mlflow.entities import LoggedModelStatus
 
 from optflow.contract import MODEL_NAME
 
@@ -161,10 +162,12 @@ def find_logged_model(tracking_uri: str, run_id: str, register_as: str = "") -> 
     client = mlflow.MlflowClient(tracking_uri)
     experiment_id = client.get_run(run_id).info.experiment_id
     models = client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'")
+    models = [m for m in models if m.status == LoggedModelStatus.READY]  # not an attempt that failed or runs now
     if not models:
         return None
     uri = f"models:/{models[0].model_id}"
-    if register_as and not client.search_model_versions(f"name = '{register_as}' and run_id = '{run_id}'"):
+    registered = {version.name for version in client.search_model_versions(f"run_id = '{run_id}'")}
+    if register_as and register_as not in registered:
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.register_model(uri, register_as)  # says so on stderr, as when a model is logged and registered
     return uri

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
@@ -306,15 +306,18 @@ class StudyTracker:
             if stored.exception() is None:  # waits for it; a failure is warned about and counted
                 set_study_system_attr(study, SYSTEM_ATTR_SUMMARY, n_trials)
 
-    def adopt_best_model(self, study: optuna.Study, register: bool = False) -> None:
+    def adopt_best_model(self, study: optuna.Study, registrable: Collection[int] = ()) -> None:
         """When this worker logged no best model: the one an earlier session or another worker logged in the best
-        trial's run becomes `model_uri`; with `register` (a session that ran nothing, asked to register), it is
-        registered under `register_model` unless it already is."""
+        trial's run becomes `model_uri`, and is registered under `register_model` (unless it already is) when the
+        best trial is one of `registrable`, trials that ended before this session (no worker of it is logging
+        their models)."""
         best = best_trial(study)
         if self._model_uri is not None or self.study_run is None or best is None or ATTR_RUN_ID not in best.user_attrs:
             return
-        name, run_id = self.config.study.register_model if register else "", best.user_attrs[ATTR_RUN_ID]
-        self._model_uri = self._background.submit(find_logged_model, self.tracking_uri, run_id, name)
+        register = self.config.study.register_model if best.number in registrable else ""
+        self._model_uri = self._background.submit(
+            find_logged_model, self.tracking_uri, best.user_attrs[ATTR_RUN_ID], register
+        )
 
     def _log_kept(self, kept: KeptModel, register: bool) -> Future:
         """Log a kept model into its trial's run (read from its file in the tracking process; `close` removes
@@ -348,7 +351,8 @@ class StudyTracker:
 
     @property
     def model_uri(self) -> str | None:
-        """The URI of the best model this worker logged (`models:/m-...`), once closed; None if none."""
+        """The URI of the study's best model (`models:/m-...`), logged by this worker or found by
+        `adopt_best_model`, once closed; None if none."""
         uri = self._model_uri
         return uri.result() if uri is not None and uri.done() and uri.exception() is None else None
 
@@ -378,7 +382,7 @@ class NullTracker:
     def finish_study(self, study: optuna.Study, lock: StudyLockLike) -> None:
         pass
 
-    def adopt_best_model(self, study: optuna.Study, register: bool = False) -> None:
+    def adopt_best_model(self, study: optuna.Study, registrable: Collection[int] = ()) -> None:
         pass
 
     def close(self, status: str | None, if_changed: bool = False, end_ms: int | None = None) -> int:

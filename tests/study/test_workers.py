@@ -6,6 +6,7 @@ import signal
 
 import optuna
 import pytest
+from mlflow import MlflowClient
 from optuna.trial import TrialState
 from processes import (
     RANDOM_SPACE,
@@ -116,12 +117,17 @@ def test_workers_on_sqlite_share_the_laptop_default(tmp_path):
     """`--workers 2` with SQLite for both Optuna and MLflow: no migration race, budget exact."""
     config = write_config(tmp_path, "laptop", "gp", 14, RANDOM_SPACE)
     storage, tracking = f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlflow.db"
-    finish(tune(config, storage, tracking, "--workers", "2"))
-    trials = optuna.load_study(study_name="laptop", storage=storage).get_trials()
+    output = finish(tune(config, storage, tracking, "--workers", "2", "--log-models", "best"))
+    study = optuna.load_study(study_name="laptop", storage=storage)
+    trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 14
     assert len(param_sets(trials)) == 14
     _, children = study_runs(tracking, "laptop")
     assert len(children) == 14
+    # the best model, whichever worker logged it: the launcher looks it up once both have ended
+    (model,) = MlflowClient(tracking).search_logged_models([children[0].info.experiment_id])
+    assert model.source_run_id == study.best_trial.user_attrs["mlflow_run_id"]
+    assert f"best model:        models:/{model.model_id}" in output
 
 
 def test_ctrl_c_stops_every_local_worker_and_marks_the_study_run_killed(tmp_path):

@@ -214,3 +214,17 @@ def test_a_finished_study_run_again_shows_and_registers_its_best_model_once(tmp_
     (version,) = client.search_model_versions("name = 'iris-best'")
     study = optuna.load_study(study_name="t", storage=config.study.storage)
     assert version.run_id == study.best_trial.user_attrs[contract.ATTR_RUN_ID]
+
+
+def test_a_resumed_study_registers_its_best_model_whichever_session_logged_it(tmp_path):
+    """`register_model` given to the session that resumes a study: if the best trial stays one of an earlier
+    session's, its model (logged then) is registered now; else this session's best is, as usual."""
+    config = make_config(tmp_path, n_trials=2, log_models="best", seed=2)
+    run_study(config, inline(tmp_path))
+    resumed = replace(config, study=replace(config.study, n_trials=3, register_model="iris-best"))
+    result = run_study(resumed, inline(tmp_path))
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (version,) = client.search_model_versions("name = 'iris-best'")
+    study = optuna.load_study(study_name="t", storage=config.study.storage)
+    assert version.run_id == study.best_trial.user_attrs[contract.ATTR_RUN_ID]
+    assert result.model_uri is not None and version.source.endswith(result.model_uri.removeprefix("models:/"))
