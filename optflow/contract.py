@@ -1,9 +1,13 @@
-"""Names that users, the MLflow UI, optuna-dashboard and scripts rely on (DESIGN.md, "Contracts"), each written once.
+"""Names that users, the MLflow UI, optuna-dashboard and scripts rely on, each written once
+(docs/reference/contracts.md).
 
 Tracking writes them, pruning and plots read the metric names, and the tests check them from here.
 """
 
 from __future__ import annotations
+
+import os
+import socket
 
 # ------------------------------------------------------------------------------------------------ metrics
 
@@ -76,6 +80,8 @@ def trial_run_name(number: int) -> str:
 ATTR_RUN_ID = "mlflow_run_id"
 ATTR_EXPERIMENT_ID = "mlflow_experiment_id"
 ATTR_WORKER = "worker"
+# Which process ran a trial (host:pid), as Ray Tune shows node and pid: the trial's `worker` attr and run tag.
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 ATTR_BATCH_SIZE_USED = "batch_size_used"  # set when CUDA ran out of memory and the trial ran on half the batch
 ATTR_FAIL_REASON = "fail_reason"  # set on trials that failed by themselves (divergence, errors), not when lost
 ATTR_INTERRUPTED = "interrupted"  # set on a trial Ctrl-C or SIGTERM stopped: the next session runs it again

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import optuna
-import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from optflow.config import Config
@@ -32,16 +31,14 @@ from optflow.study.devices import pinned, use_device
 from optflow.study.identity import check_identity, record_settings
 from optflow.study.interrupts import protected
 from optflow.study.lock import StudyLock
-from optflow.study.objective import Objective
+from optflow.study.objective import TrialFailed, TrialObjective
 from optflow.study.options import RunOptions
-from optflow.study.own_loop import OwnLoopError
 from optflow.study.preflight import preflight
 from optflow.study.result import StudyResult, stored_durations, study_result
 from optflow.study.storage import HEARTBEAT_SECONDS, fail_stale_trials, open_storage, stale_trial_callback
 from optflow.tracking.mlflow_runs import StudyRun
 from optflow.tracking.model_artifact import find_logged_model
 from optflow.tracking.tracker import NullTracker, StudyTracker, last_trial_end_ms
-from optflow.training import TrainingDiverged
 from optflow.urls import brief_error, mask_password
 
 # How often a worker with nothing left to run looks at the others' trials (to finish or go stale); cheap reads.
@@ -64,11 +61,6 @@ def _quiet_optuna() -> None:
     for handler in logging.getLogger("optuna").handlers:
         if not any(isinstance(f, _FailedTrialFilter) for f in handler.filters):
             handler.addFilter(_FailedTrialFilter())
-
-
-# What fails one trial while the study goes on: a diverged loss, an own loop's error, CUDA out of memory (a
-# larger model or batch than the device holds; other params may fit). Anything else is a bug and stops it.
-TRIAL_FAILURES = (TrainingDiverged, OwnLoopError, torch.cuda.OutOfMemoryError)
 
 
 def max_epochs(config: Config) -> int | str:
@@ -176,8 +168,8 @@ def run_study(
             stale_trial_callback(storage).on_stale = tracker.close_stale_run
             completed = [first_value(t) for t in ranked(study) if is_feasible(t)]
             best = BestSoFar(config.study.maximize, completed)
-            objective = Objective(
-                config, data, tracker, best, reporter, options.worker, lock.release, checkpoints=checkpoints
+            objective = TrialObjective(
+                config, data, tracker, best, reporter, options.worker, sampled=lock.release, checkpoints=checkpoints
             )
             ended_before = [t.number for t in trials if t.state == TrialState.COMPLETE]
             reporter.start(config, total, min(trials_used(trials), total))
@@ -283,7 +275,7 @@ def result_of(config: Config, own: StudyResult, tracking_uri: str | None = None)
 
 def _run_until_spent(
     study: optuna.Study,
-    objective: Objective,
+    objective: TrialObjective,
     lock: StudyLock,
     total: int,
     progress: Callable[[int], None],
@@ -309,7 +301,7 @@ def _run_until_spent(
                 progress(min(used, total))
                 ran = used < total or any(trial.state == TrialState.WAITING for trial in trials)
                 if ran:
-                    study.optimize(objective, n_trials=1, catch=TRIAL_FAILURES, gc_after_trial=False)
+                    study.optimize(objective, n_trials=1, catch=(TrialFailed,), gc_after_trial=False)
             finally:
                 lock.release()
         if ran:

@@ -10,7 +10,6 @@ tracking failure: the tracking process reports and counts them (`background.py`)
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
@@ -27,7 +26,6 @@ from optflow.contract import (
     ATTR_PARENT_RUN_ID,
     ATTR_RUN_ID,
     ATTR_TRACKING_URI,
-    ATTR_WORKER,
     SYSTEM_ATTR_PARETO_RUNS,
     SYSTEM_ATTR_RETRY_OF,
     SYSTEM_ATTR_SUMMARY,
@@ -43,6 +41,7 @@ from optflow.contract import (
     TAG_STUDY_NAME,
     TAG_TRIAL_NUMBER,
     TAG_WORKER,
+    WORKER_ID,
     run_page,
     trial_run_name,
 )
@@ -67,9 +66,6 @@ if TYPE_CHECKING:
     import torch
 
     from optflow.data import Dataset
-
-# Which process ran a trial (host:pid), as Ray Tune shows node and pid: a trial user attr and a run tag.
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class StudyLockLike(Protocol):
@@ -221,7 +217,6 @@ class StudyTracker:
     ) -> TrialRun | NullTrialRun:
         """Start the trial's child run (in the tracking process) with `config`, the trial's resolved config, and
         the device it trains on (tagged when given)."""
-        trial.set_user_attr(ATTR_WORKER, WORKER_ID)
         if self.study_run is None:  # the study run could not be opened: nothing of this trial reaches MLflow
             self._unlogged += 1
             return NullTrialRun(trial, config)
@@ -373,7 +368,6 @@ class NullTracker:
     def trial_run(
         self, trial: optuna.Trial, params: Mapping[str, Any], config: Config, device: str = ""
     ) -> NullTrialRun:
-        trial.set_user_attr(ATTR_WORKER, WORKER_ID)
         return NullTrialRun(trial, config)
 
     def close_stale_run(self, trial: FrozenTrial, reason: str) -> None:

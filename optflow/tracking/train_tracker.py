@@ -35,7 +35,7 @@ class TrainRun(TrackedRun):
     def epoch(self, record: EpochRecord) -> None:
         self._stream(record)  # a long run's curves grow in the UI while it trains
 
-    def finish(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
+    def ended(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
         run_id = self.run_id()
         if run_id is None:
             return
@@ -94,10 +94,16 @@ class NullRun:
     def run_id(self) -> None:
         return None
 
+    def started(self, config: Config) -> None:
+        pass
+
+    def resumed(self, epoch: int) -> None:
+        pass
+
     def epoch(self, record: EpochRecord) -> None:
         pass
 
-    def finish(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
+    def ended(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
         pass
 
 

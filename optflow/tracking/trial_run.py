@@ -46,6 +46,14 @@ class TrackedRun:
         self._streamed = 0
         self._sent_at = 0.0  # training seconds at the last send
 
+    def started(self, config: Config) -> None:
+        """Training (re)starts with `config`: the run's config.yaml is what ran (half the batch, after CUDA ran
+        out of memory)."""
+        self.config = config
+
+    def resumed(self, epoch: int) -> None:
+        """A checkpoint's epochs come again: the run takes them as they come."""
+
     def _stream(self, record: EpochRecord) -> None:
         """A long run's epochs go to MLflow while it trains, at most every `stream_seconds()` of training, so its
         curves can be watched; a cheap run's are sent in one batch with its end (one call instead of many)."""
@@ -101,7 +109,7 @@ class TrialRun(TrackedRun):
             self._trial.set_user_attr(ATTR_EXPERIMENT_ID, self._tracker.study_run.experiment_id)
         return run_id
 
-    def finish(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
+    def ended(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
         """Hand the ended trial to the tracking process and write its note for optuna-dashboard."""
         run_id = self._link()
         study_run = self._tracker.study_run
@@ -135,8 +143,14 @@ class NullTrialRun:
         self._trial = trial
         self._config = config
 
+    def started(self, config: Config) -> None:
+        pass
+
+    def resumed(self, epoch: int) -> None:
+        pass
+
     def epoch(self, record: EpochRecord) -> None:
         pass
 
-    def finish(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
+    def ended(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
         save_trial_note(self._trial, outcome, self._config.study.metric)

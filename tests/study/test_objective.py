@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import optuna
 import pytest
-import torch
 from mlflow import MlflowClient
+from oom_model import RunsOutOfMemory
 from optuna.trial import TrialState
 
 import optflow
@@ -13,10 +13,9 @@ from optflow.config import build_config
 from optflow.contract import ATTR_BATCH_SIZE_USED, ATTR_FAIL_REASON
 from optflow.data import load_dataset
 from optflow.records import BestSoFar
-from optflow.study.objective import Objective
+from optflow.study.objective import TrialFailed, TrialObjective
 from optflow.study.options import SilentReporter
 from optflow.tracking.tracker import NullTracker
-from optflow.training import TrainingDiverged
 
 
 class Outcomes(SilentReporter):
@@ -27,11 +26,11 @@ class Outcomes(SilentReporter):
         self.outcomes.append(outcome)
 
 
-def objective_for(raw: dict) -> tuple[Objective, Outcomes]:
+def objective_for(raw: dict) -> tuple[TrialObjective, Outcomes]:
     config = build_config(raw)
     reporter = Outcomes()
     best = BestSoFar(config.study.maximize)
-    return Objective(config, load_dataset(config.data), NullTracker(), best, reporter), reporter
+    return TrialObjective(config, load_dataset(config.data), NullTracker(), best, reporter), reporter
 
 
 def test_a_diverged_trial_fails_with_its_reason_and_the_study_goes_on():
@@ -43,7 +42,7 @@ def test_a_diverged_trial_fails_with_its_reason_and_the_study_goes_on():
         }
     )
     study = optuna.create_study()
-    study.optimize(objective, n_trials=2, catch=(TrainingDiverged,))
+    study.optimize(objective, n_trials=2, catch=(TrialFailed,))
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
     assert study.trials[0].user_attrs[ATTR_FAIL_REASON].startswith("diverged: ")
     assert [o.state for o in reporter.outcomes] == ["FAIL", "FAIL"]
@@ -81,22 +80,6 @@ def test_the_value_is_the_best_epoch_of_the_monitored_metric():
     assert list(study.trials[0].intermediate_values.values()) == pytest.approx(
         [r.val_accuracy for r in outcome.records]
     )
-
-
-class RunsOutOfMemory(torch.nn.Module):
-    """A network whose device has room for batches of at most 32 rows: larger ones raise CUDA's error."""
-
-    def __init__(self, n_in: int, n_out: int) -> None:
-        super().__init__()
-        self.net = torch.nn.Linear(n_in, n_out)
-        self.batches: list[int] = []
-
-    def forward(self, x):
-        if self.training:
-            self.batches.append(len(x))
-            if len(x) > 32:
-                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return self.net(x)
 
 
 def test_a_batch_that_runs_out_of_memory_is_halved_once_and_recorded(tmp_path):

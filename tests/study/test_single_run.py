@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from mlflow import MlflowClient
+from oom_model import RunsOutOfMemory
 
+import optflow
 from optflow.config import build_config
 from optflow.contract import TAG_KIND, TAG_TRIAL_STATE
 from optflow.study.options import RunOptions
@@ -56,3 +58,22 @@ def test_system_metrics_reach_the_training_run_when_asked(tmp_path, monkeypatch)
     result = run_training(build_config(raw), RunOptions(tracking_uri=uri))
     run = MlflowClient(uri).get_run(result.run_id)
     assert "system/cpu_utilization_percentage" in run.data.metrics and run.info.status == "FINISHED"
+
+
+def test_optflow_train_retries_on_half_the_batch_when_cuda_runs_out_of_memory(tmp_path, monkeypatch):
+    """`optflow train` runs through the same trial runner as a study's trials: it had no such retry before."""
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    built: list[RunsOutOfMemory] = []
+
+    def build(params, spec):
+        built.append(RunsOutOfMemory(spec.input_shape[0], spec.n_outputs))
+        return built[-1]
+
+    config = {"study": {"name": "oom", "log_models": "none"}, "data": {"name": "iris"}, "training": {"epochs": 2}}
+    result = optflow.train(config, model=build, tracking_uri=uri)
+    assert result.fail_reason == "" and len(result.records) == 2
+    first, retried = [m for m in built if m.batches]  # the preflight's model trains no batch
+    assert first.batches == [64] and set(retried.batches) <= {32, 24}
+    run = MlflowClient(uri).get_run(result.run_id)
+    assert (run.info.status, run.data.tags["optflow.batch_size_used"]) == ("FINISHED", "32")

@@ -132,7 +132,7 @@ def test_a_run_that_cannot_be_made_is_counted_and_the_trial_goes_on(tmp_path, mo
     monkeypatch.setattr(mlflow_runs, "start_run", refuse)
     trial = study.ask()
     run = tracker.trial_run(trial, {}, config)
-    run.finish(TrialOutcome(trial.number, "COMPLETE", 0.5, ()), model=None)  # no exception reaches the trial
+    run.ended(TrialOutcome(trial.number, "COMPLETE", 0.5, ()), model=None)  # no exception reaches the trial
     assert tracker._background.failures == 1
     assert contract.ATTR_RUN_ID not in trial.user_attrs
     tracker.close("FINISHED")
