@@ -24,7 +24,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # tags whose values vary from run to run (ids, hosts, pids, times, paths): only their presence is recorded
-VARYING_TAGS = ("mlflow.", "optflow.worker", "optflow.best_run", "optflow.storage", "optflow.device")
+VARYING_TAGS = ("mlflow.", "optflow.worker", "optflow.best_trial_run_id", "optflow.storage", "optflow.device")
 
 
 def _tag_value(key: str, value: str) -> str:
