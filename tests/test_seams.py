@@ -1,4 +1,4 @@
-"""The seams of DESIGN.md, held in fresh interpreters: each layer loads only what it may know."""
+"""The seams of docs/architecture.md, held in fresh interpreters: each layer loads only what it may know."""
 
 from __future__ import annotations
 

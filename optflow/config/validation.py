@@ -236,7 +236,7 @@ def build_config(raw: Mapping[str, Any]) -> Config:
     if isinstance(objective_raw, str):  # shorthand: `objective: my_pkg.train:run`
         objective_raw = {"function": objective_raw}
     data_raw = dict(raw.get("data") or {})
-    if "csv" in data_raw:  # shorthand from DESIGN.md: {csv: path.csv, target: y}
+    if "csv" in data_raw:  # shorthand (docs/guides/configuration.md): {csv: path.csv, target: y}
         data_raw.setdefault("name", "csv")
         data_raw["path"] = data_raw.pop("csv")
     base = Config(
