@@ -1,6 +1,6 @@
 """Samplers on conditional search spaces: params that exist only under a choice of another.
 
-    python benchmarks/conditional_bench.py                     # the README's table (about 30 minutes on 2 cores)
+    python benchmarks/conditional_bench.py                     # docs/benchmarks.md's table (about 30 min on 2 cores)
     python benchmarks/conditional_bench.py --seeds 2 --functions tree   # a quick look
 
 Problems (minimised; regret = best value so far − the optimum):

@@ -1,6 +1,6 @@
 """Samplers on several objectives, with and without constraints: hypervolume regret after 60 and 100 trials.
 
-    python benchmarks/multi_objective_bench.py                 # the README's table
+    python benchmarks/multi_objective_bench.py                 # docs/benchmarks.md's table
     python benchmarks/multi_objective_bench.py --seeds 2 --problems zdt1 --budget 40   # a quick look
 
 Problems (all minimised, 6 variables in [0, 1]):

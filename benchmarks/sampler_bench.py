@@ -1,6 +1,6 @@
 """optflow's GP sampler against Optuna's GPSampler, TPE and random search.
 
-    python benchmarks/sampler_bench.py                       # the README's table (about 25 minutes on 2 cores)
+    python benchmarks/sampler_bench.py                       # docs/benchmarks.md's table (about 25 min on 2 cores)
     python benchmarks/sampler_bench.py --seeds 2 --budget 30 --functions branin,levy5   # a quick look
     python benchmarks/sampler_bench.py --timing              # ms per trial of the two GP samplers, d x trials grid
     python benchmarks/sampler_bench.py --timing --dims 2,10 --trials 60   # a quick look at the cost

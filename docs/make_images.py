@@ -1,4 +1,4 @@
-"""Regenerate the README's pictures from a real study: `python docs/make_images.py`.
+"""Regenerate the docs' pictures from a real study: `python docs/make_images.py`.
 
 Runs a 30-trial GP study on digits in a temporary directory and copies the study run's PNG plots and the
 best trial's loss curve to docs/images/, then compares random, tpe and gp on the same task (3 seeds).

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any, NoReturn
 
 from optflow.config import Config, load_config, parse_override
+from optflow.config.schema import declared
 from optflow.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -74,7 +75,8 @@ def _flag(name: str) -> list[str]:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="", help="YAML config file (see configs/)")
     for flag, field in FIELD_FLAGS.items():
-        parser.add_argument(*_flag(flag), default="", metavar="VALUE", help=f"override {field}")
+        help = f"override {field}: {declared(field).help}".replace("%", "%%")  # argparse formats help with %
+        parser.add_argument(*_flag(flag), default="", metavar="VALUE", help=help)
     parser.add_argument(
         "--set",
         "--overrides",

@@ -1,5 +1,4 @@
-"""Names that users, the MLflow UI, optuna-dashboard and scripts rely on, each written once
-(docs/reference/contracts.md).
+"""Names users, the MLflow UI, optuna-dashboard and scripts rely on (docs/reference/contracts.md), each written once.
 
 Tracking writes them, pruning and plots read the metric names, and the tests check them from here.
 """

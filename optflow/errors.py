@@ -7,7 +7,7 @@ class UsageError(ValueError):
     """Bad input from the user (config, CLI, data). The CLI prints the message alone and exits 2."""
 
 
-# Exit statuses of the `optflow` command (README, "When things fail").
+# Exit statuses of the `optflow` command (docs/guides/failures.md, "Exit statuses").
 EXIT_OK = 0
 EXIT_FAILURE = 1  # a bug, or a worker process that died before the budget was spent
 EXIT_USAGE = 2  # bad input: nothing was created

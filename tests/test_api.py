@@ -110,7 +110,7 @@ def test_bad_input_raises_a_usage_error_naming_the_field(tmp_path):
 
 
 def test_a_script_without_a_main_guard_runs_its_study_once(tmp_path):
-    """The README's snippet saved as a script: optflow's spawned children (the tracking process, the other
+    """The docs' Python API snippet saved as a script: optflow's spawned children (the tracking process, the other
     workers) must not re-run it, which would start the study again in each child or crash at bootstrap."""
     storage, tracking = f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlflow.db"
     script = tmp_path / "search.py"

@@ -1,4 +1,4 @@
-"""The seams of DESIGN.md, held in fresh interpreters: each layer loads only what it may know."""
+"""The seams of docs/architecture.md, held in fresh interpreters: each layer loads only what it may know."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ def loaded_after(statement: str) -> set[str]:
         ("import optflow.search.samplers, optflow.search.pruners", {"mlflow"}),  # samplers know only Optuna
         ("import optflow.search.samplers.gp", {"mlflow", "torch"}),  # the GP sampler: numpy and scipy
         ("import optflow.config", {"torch", "optuna", "mlflow"}),  # validating input is cheap
+        (  # which fields act, and the names of optimisers, models and data sets, are known without torch
+            "from optflow.config import build_config; from optflow.config.applies import applies; "
+            "applies(build_config({'training': {'optimizer': 'adam'}, 'model': {'kind': 'cnn'}}), 'model.hidden')",
+            {"torch", "optuna", "mlflow"},
+        ),
         ("import optflow", {"torch", "optuna", "mlflow"}),  # the API loads its layers on first use
     ],
 )

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from optflow.config.objectives import TRIAL_MEASURES, parse_objective
 from optflow.config.references import describe_local, is_local, resolve
+from optflow.config.rules import KNOWN_METRICS
 from optflow.config.schema import Config, metric_name, searchable_fields
 from optflow.config.search import check_search
-from optflow.contract import METRICS_MAXIMIZED, METRICS_MINIMIZED
+from optflow.contract import METRICS_MAXIMIZED
 from optflow.errors import UsageError
-
-KNOWN_METRICS = (*METRICS_MINIMIZED, *METRICS_MAXIMIZED)
 
 # What each factory is called with (the names say so in messages).
 LOSS_ARGUMENTS = METRIC_ARGUMENTS = ("output", "target")

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from optflow.config.objectives import parse_constraint, parse_objective
+from optflow.config.references import is_reference
+from optflow.contract import METRICS_MAXIMIZED, METRICS_MINIMIZED
 from optflow.errors import UsageError
+
+KNOWN_METRICS = (*METRICS_MINIMIZED, *METRICS_MAXIMIZED)
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,15 @@ def text(allow_empty: bool = False) -> Rule:
     )
 
 
+def boolean() -> Rule:
+    def convert(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise TypeError
+        return value
+
+    return Rule(lambda: "true or false", convert, ("categorical",), "yes")
+
+
 def registry(module: str, attr: str) -> Callable[[], Iterable[str]]:
     """The keys of the registry `module.attr`, imported on first use."""
     return lambda: getattr(importlib.import_module(module), attr).keys()
@@ -96,3 +110,109 @@ def registry(module: str, attr: str) -> Callable[[], Iterable[str]]:
 
 def constant(*names: str) -> Callable[[], Iterable[str]]:
     return lambda: names
+
+
+# The rules of more than one field, or of one field whose values need their own function.
+
+
+def _batch_size(value: Any) -> int | str:
+    if value == "full":
+        return "full"
+    return number(int, 1).convert(value)
+
+
+BATCH_SIZE = Rule(lambda: "an int in [1, inf) or 'full'", _batch_size, ("int", "categorical"), 0)
+
+
+def _hidden_sizes(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise TypeError
+    return tuple(number(int, 1).convert(v) for v in value)
+
+
+HIDDEN_SIZES = Rule(lambda: "a list of ints in [1, inf)", _hidden_sizes, invalid=[0])
+
+
+def _odd(value: Any) -> int:
+    value = number(int, 1).convert(value)
+    if value % 2 == 0:
+        raise ValueError
+    return value
+
+
+ODD = Rule(lambda: "an odd int in [1, inf)", _odd, ("int", "categorical"), 2)
+
+
+def _reference(value: Any) -> str:
+    if not isinstance(value, str) or (value and not is_reference(value)):
+        raise ValueError
+    return value
+
+
+REFERENCE = Rule(lambda: "an import path like my_package.module:function, or empty", _reference, invalid="no dots")
+
+
+def _metric(value: Any) -> str:
+    if not isinstance(value, str) or not value.replace(".", "_").replace("/", "_").isidentifier():
+        raise ValueError
+    return value
+
+
+# Any metric name may pass here (an own loop reports its own); `check_consistency` holds optflow's trainer to the
+# metrics it reports.
+METRIC = Rule(
+    lambda: "one of " + ", ".join(sorted(KNOWN_METRICS)) + " (or a metric your objective reports)", _metric, invalid=""
+)
+
+
+def _params(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and k.isidentifier() for k in value):
+        raise TypeError
+    return dict(value)
+
+
+PARAMS = Rule(lambda: "a mapping of argument names to values", _params, invalid=[1])
+
+
+def _references(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and is_reference(v) for v in value):
+        raise ValueError
+    return tuple(value)
+
+
+REFERENCES = Rule(lambda: "a list of import paths like my_package.metrics:f1", _references, invalid=[1])
+
+
+def _texts(parse: Callable[[str], Any]) -> Callable[[Any], tuple[str, ...]]:
+    def convert(value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise TypeError
+        for entry in value:
+            parse(entry)
+        return tuple(entry.strip() for entry in value)
+
+    return convert
+
+
+OBJECTIVES = Rule(
+    lambda: "a list of metric names (val_*, train_seconds, n_params), each optionally :minimize or :maximize",
+    _texts(parse_objective),
+    invalid=["n_params:smaller"],
+)
+CONSTRAINTS = Rule(
+    lambda: "a list of bounds like 'n_params <= 20000' or 'val_accuracy >= 0.9'",
+    _texts(parse_constraint),
+    invalid=["n_params < 3"],
+)

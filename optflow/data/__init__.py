@@ -26,7 +26,7 @@ def load_dataset(config: DataConfig) -> Dataset:
 
 
 def datasets() -> dict[str, Callable[[DataConfig], Dataset]]:
-    """Every data set by name."""
+    """Every data set by name (each declared, with the config fields it reads, in optflow/config/choices.py)."""
     from optflow.data.images import load_digits_images, load_image_folder
     from optflow.data.tabular import TABLES, load_table
     from optflow.data.text import load_text

@@ -15,6 +15,7 @@ from optflow.models import cnn, linear, mlp, transformer
 
 ModelBuilder = Callable[[ModelConfig, DataSpec, float], nn.Module]
 
+# Each kind, and the config fields it reads, is declared in optflow/config/choices.py.
 MODELS: dict[str, ModelBuilder] = {
     "linear": linear.build,
     "mlp": mlp.build,

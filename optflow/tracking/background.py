@@ -1,6 +1,6 @@
 """Where tracking work runs: a single background process, or inline for one-off runs and debugging.
 
-Logging to MLflow costs milliseconds of Python per call (DESIGN.md pitfalls). On a thread it would still hold
+Logging to MLflow costs milliseconds of Python a call (docs/architecture.md, pitfalls). On a thread it would still hold
 the GIL against the training loop, so it runs in one spawned process instead; with one worker the calls
 run in submission order. Its failures never stop the study:
 

@@ -3,7 +3,7 @@
 These functions take plain data (ids, dicts, a `TrialOutcome`) and run in the tracking process
 (`background.py`), so a trial's logging never waits on the tracking store. Runs are addressed by id through
 `MlflowClient`, never through MLflow's thread-local active-run stack, so children link to their parent from
-any thread or process. Run layout and names follow DESIGN.md's contract (`optflow.contract`).
+any thread or process. Run layout and names follow docs/reference/contracts.md (`optflow.contract`).
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def _users_code_by_value(network: torch.nn.Module) -> Iterator[None]:
 
 
 def _requirements() -> list[str]:
-    # Explicit requirements: inferring them costs seconds per call (DESIGN.md pitfalls); MLflow adds itself.
+    # Explicit requirements: inferring them costs seconds per call (docs/architecture.md, pitfalls); MLflow adds itself.
     return [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
 
 

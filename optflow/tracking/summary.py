@@ -25,7 +25,7 @@ def _png(figure: Any) -> bytes:
 
 
 def study_summary_files(study: optuna.Study, config: Config) -> dict[str, bytes | str]:
-    """Artifact path -> content for the study run (DESIGN.md contract)."""
+    """Artifact path -> content for the study run (docs/reference/contracts.md)."""
     files: dict[str, bytes | str] = {}
     frame = study.trials_dataframe(attrs=("number", "value", "params", "state", "duration", "user_attrs"))
     files["study/trials.csv"] = frame.to_csv(index=False)

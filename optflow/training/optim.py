@@ -41,6 +41,7 @@ def _decoupled_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+# Each name, and the config fields it reads, is declared in optflow/config/choices.py (the config validates it there).
 OPTIMIZERS: dict[str, Callable[[list[dict], TrainingConfig], torch.optim.Optimizer]] = {
     # gd and sgd take the same update; gd differs in the batch: the whole training set (see `full_batch`).
     "gd": lambda groups, c: torch.optim.SGD(groups, lr=c.lr),

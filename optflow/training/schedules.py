@@ -43,6 +43,7 @@ def cosine(lr0: float, min_lr: float, epochs: int) -> Schedule:
     return lambda epoch: min_lr + (lr0 - min_lr) * (1.0 + math.cos(math.pi * epoch / epochs)) / 2.0
 
 
+# Each name, and the config fields it reads, is declared in optflow/config/choices.py.
 # name -> (initial rate, config, horizon: epochs or steps in the run) -> schedule
 SCHEDULES: dict[str, Callable[[float, TrainingConfig, int], Schedule]] = {
     "constant": lambda lr0, c, horizon: constant(lr0),

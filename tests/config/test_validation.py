@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import ROOT, config_error
+from conftest import config_error
 
 from optflow.config import build_config
 
@@ -51,15 +51,19 @@ def test_direction_follows_metric():
     assert build_config({"study": {"metric": "val_rmse", "direction": "maximize"}}).study.maximize
 
 
-def test_readme_documents_every_field_and_choice():
+def test_the_reference_documents_every_field_and_choice():
     from optflow.config import RULES
+    from optflow.config.reference import reference
+    from optflow.search.pruners import PRUNERS
     from optflow.search.samplers import SAMPLERS
     from optflow.training.optim import OPTIMIZERS
     from optflow.training.schedules import SCHEDULES
 
-    readme = (ROOT / "README.md").read_text()
+    text = reference()
     for section, rules in RULES.items():
         for name in rules:
-            assert f"`{name}`" in readme or f"{name}`" in readme or f"`{name}," in readme, f"{section}.{name}"
-    for name in (*OPTIMIZERS, *SCHEDULES, *SAMPLERS):
-        assert f"`{name}`" in readme, name
+            assert f"### {section}.{name}\n" in text, f"{section}.{name}"
+    for name in (*OPTIMIZERS, *SCHEDULES):
+        assert f"`{name}`" in text, name
+    for names in (SAMPLERS, PRUNERS):
+        assert f"- allowed: one of {', '.join(sorted(names))}\n" in text

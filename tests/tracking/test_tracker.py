@@ -1,4 +1,4 @@
-"""The tracker: what a study logs (DESIGN.md's contract), the model policy, and failures it keeps to itself."""
+"""The tracker: what a study logs (docs/reference/contracts.md), the model policy, and failures it keeps to itself."""
 
 from __future__ import annotations
 

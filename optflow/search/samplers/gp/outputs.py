@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-OUTLIER_IQRS = 3.0  # Tukey's "far out" fence: neutral on sampler_bench's functions, see README
+OUTLIER_IQRS = 3.0  # Tukey's "far out" fence: neutral on sampler_bench's functions, see docs/benchmarks.md
 YEO_JOHNSON_LAMBDAS = np.linspace(-2.0, 4.0, 61)  # grid for the power; scipy's Brent search took 17 ms a call
 
 
