@@ -36,9 +36,10 @@ from optflow.study.options import RunOptions
 from optflow.study.preflight import preflight
 from optflow.study.result import StudyResult, stored_durations, study_result
 from optflow.study.storage import HEARTBEAT_SECONDS, fail_stale_trials, open_storage, stale_trial_callback
+from optflow.study.study_run import adopt_best_model, finish_study_run, last_trial_end_ms, open_study_run
 from optflow.tracking.mlflow_runs import StudyRun
 from optflow.tracking.model_artifact import find_logged_model
-from optflow.tracking.tracker import NullTracker, StudyTracker, last_trial_end_ms
+from optflow.tracking.tracker import NullTracker, StudyTracker
 from optflow.urls import brief_error, mask_password
 
 # How often a worker with nothing left to run looks at the others' trials (to finish or go stale); cheap reads.
@@ -147,7 +148,7 @@ def run_study(
                 changes = []
             else:
                 record_settings(study, config)
-            tracker.open(study, data, changes, reopen=not spent)
+            open_study_run(study, tracker, data, changes, reopen=not spent)
         if resumed:
             numbers = ", ".join(str(key) for key in resumed)
             reporter.notice(f"resuming interrupted trial{'s' if len(resumed) > 1 else ''} {numbers} from checkpoints")
@@ -155,8 +156,8 @@ def run_study(
             said = ", ".join(f"{name} {before} -> {now}" for name, before, now in changes)
             reporter.notice(f"study {config.study.name!r}: {said} from trial {len(trials)} on")
         if spent:  # nothing to run; what an earlier session left undone is mended above and here
-            tracker.finish_study(study, lock)
-            tracker.adopt_best_model(study, registrable=[t.number for t in trials])
+            finish_study_run(study, config, tracker, lock)
+            adopt_best_model(study, tracker, ended_before=[t.number for t in trials])
             status, if_changed = "FINISHED", True
             result = replace(
                 study_result(study, config, tracker.study_run_id, tracker.tracking_uri, (), _experiment(tracker)),
@@ -178,8 +179,8 @@ def run_study(
             finally:
                 reporter.close()
             status = "FINISHED"
-            tracker.finish_study(study, lock)
-            tracker.adopt_best_model(study, registrable=ended_before)  # an earlier session's, if it stayed best
+            finish_study_run(study, config, tracker, lock)
+            adopt_best_model(study, tracker, ended_before)  # an earlier session's, if it stayed best
             result = study_result(
                 study, config, tracker.study_run_id, tracker.tracking_uri, objective.seconds, _experiment(tracker)
             )

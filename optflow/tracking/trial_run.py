@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -20,12 +21,12 @@ from optflow.records import EpochRecord, TrialOutcome
 from optflow.tracking import mlflow_runs, system_metrics
 from optflow.tracking.background import Background
 from optflow.tracking.dashboard import mlflow_run_link, reserve_artifact, save_trial_note
-from optflow.tracking.mlflow_runs import FinishedRun
+from optflow.tracking.kept_models import KeptModels
+from optflow.tracking.mlflow_runs import FinishedRun, StudyRun
+from optflow.tracking.model_artifact import serialize_model
 
 if TYPE_CHECKING:
     import torch
-
-    from optflow.tracking.tracker import StudyTracker
 
 
 def stream_seconds() -> float:
@@ -78,12 +79,27 @@ class TrackedRun:
         return FinishedRun(outcome, config_yaml, title, **extra)
 
 
-class TrialRun(TrackedRun):
-    """A trial's child run: links itself from the Optuna trial, and ends with the trial's outcome."""
+@dataclass(frozen=True)
+class StudyRunHandle:
+    """What each trial's run is handed of the study's: where runs go, the study run, which models are logged,
+    and what is logged with them."""
 
-    def __init__(self, tracker: StudyTracker, trial: optuna.Trial, created: Future, config: Config) -> None:
-        super().__init__(tracker._background, tracker.tracking_uri, created, config)
-        self._tracker = tracker
+    background: Background
+    tracking_uri: str
+    study_run: StudyRun
+    artifact_dir: str  # optuna-dashboard's artifact store
+    log_models: str  # none, best or all
+    kept: KeptModels  # with best: the models that may be logged when the study ends
+    preprocessing: Any
+    input_example: Any
+
+
+class TrialRun(TrackedRun):
+    """A trial's child run: links itself from the Optuna trial it is handed, and ends with the trial's outcome."""
+
+    def __init__(self, study: StudyRunHandle, trial: optuna.Trial, created: Future, config: Config) -> None:
+        super().__init__(study.background, study.tracking_uri, created, config)
+        self._study = study
         self._trial = trial
         self._linked = False
         self._finished_run: Future | None = None
@@ -106,34 +122,46 @@ class TrialRun(TrackedRun):
         if run_id is not None and self._trial.user_attrs.get(ATTR_RUN_ID) != run_id:
             # A retried trial arrives with the dead trial's attrs: those are overwritten.
             self._trial.set_user_attr(ATTR_RUN_ID, run_id)
-            self._trial.set_user_attr(ATTR_EXPERIMENT_ID, self._tracker.study_run.experiment_id)
+            self._trial.set_user_attr(ATTR_EXPERIMENT_ID, self._study.study_run.experiment_id)
         return run_id
 
     def ended(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
         """Hand the ended trial to the tracking process and write its note for optuna-dashboard."""
         run_id = self._link()
-        study_run = self._tracker.study_run
+        study = self._study
         link = ""
         if run_id is not None:
             artifact = None
             if outcome.records:
                 reserved = reserve_artifact(self._trial, "loss_curve.png", "image/png")
-                artifact = (self._tracker.artifact_dir, reserved)
-            model_bytes = self._tracker.keep_model(outcome, run_id, model)
+                artifact = (study.artifact_dir, reserved)
             finished = self._finished(
                 outcome,
                 f"trial {outcome.number}",
                 streamed=self._streamed,
                 optuna_artifact=artifact,
-                model=model_bytes,
-                preprocessing=self._tracker.preprocessing,
-                input_example=self._tracker.input_example,
+                model=self._model_to_log_now(outcome, run_id, model),
+                preprocessing=study.preprocessing,
+                input_example=study.input_example,
             )
             if self.config.study.system_metrics:
                 self._background.submit(system_metrics.stop_monitor, run_id)
-            self._finished_run = self._background.submit(mlflow_runs.finish_trial_run, study_run, run_id, finished)
-            link = mlflow_run_link(self._tracking_uri, study_run.experiment_id, run_id)
+            self._finished_run = self._background.submit(
+                mlflow_runs.finish_trial_run, study.study_run, run_id, finished
+            )
+            link = mlflow_run_link(self._tracking_uri, study.study_run.experiment_id, run_id)
         save_trial_note(self._trial, outcome, self.config.study.metric, link)
+
+    def _model_to_log_now(self, outcome: TrialOutcome, run_id: str, model: torch.nn.Module | None) -> bytes | None:
+        """The model bytes to log with this run now (`log_models: all`); with `best`, a model that may be logged
+        when the study ends is kept until then instead."""
+        policy = self._study.log_models
+        if not outcome.complete or model is None or policy == "none":
+            return None
+        if policy == "best":
+            self._study.kept.offer(outcome, run_id, lambda: serialize_model(model))
+            return None
+        return serialize_model(model)
 
 
 class NullTrialRun:

@@ -124,7 +124,7 @@ def test_a_run_that_cannot_be_made_is_counted_and_the_trial_goes_on(tmp_path, mo
     config = make_config(tmp_path)
     tracker = StudyTracker(config, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", inline=True)
     study = optuna.create_study()
-    tracker.open(study, load_dataset(config.data))
+    tracker.open(None, 0, load_dataset(config.data))
 
     def refuse(*args, **kwargs):
         raise ConnectionError("tracking server gone")
