@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any, NoReturn
 
 from optflow.config import Config, load_config, parse_override
-from optflow.config.schema import declared
+from optflow.config.sections import declared
 from optflow.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,

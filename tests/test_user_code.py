@@ -158,7 +158,10 @@ BAD = {
     "data as a list": ({"data__factory": f"{PACKAGE}.data:a_list"}, "data.factory must return optflow.DataSplits"),
     "negative labels": ({"data__factory": f"{PACKAGE}.data:bad_labels"}, "data.factory must return class labels"),
     "unknown task": ({"data__factory": f"{PACKAGE}.data:unknown_task"}, "data.factory must return a task of"),
-    "params clash": ({"model__params": {"width": 16, "lr": 0.1}}, "model.params.lr must not share its name with"),
+    "params clash": (  # a factory's param may share a field's name, but a search must say which it varies
+        {"model__params": {"width": 16, "lr": 0.1}, "search__lr": {"type": "float", "low": 0.01, "high": 0.1}},
+        "search.lr must name one field: write model.lr or training.lr; got 'lr'",
+    ),
     "params without a factory": (
         {"model__factory": "", "model__params": {"width": 16}},
         "model.params needs model.factory",

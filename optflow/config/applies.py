@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from optflow.config.schema import SECTIONS
+from optflow.config.sections import SECTIONS
 from optflow.config.setting import When, settings, value
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from optflow.config.objectives import TRIAL_MEASURES, parse_objective
 from optflow.config.references import describe_local, is_local, resolve
 from optflow.config.rules import KNOWN_METRICS
-from optflow.config.schema import Config, metric_name, searchable_fields
+from optflow.config.schema import Config
 from optflow.config.search import check_search
+from optflow.config.sections import metric_name
 from optflow.contract import METRICS_MAXIMIZED
 from optflow.errors import UsageError
 
@@ -20,33 +21,18 @@ OBJECTIVE_ARGUMENTS = ("params", "reporter")
 
 
 def check_factories(config: Config) -> None:
-    """Params only with a factory, names that say one thing, and factories that import and take the right
-    arguments (what they return is checked once the data is loaded, still before anything is made)."""
+    """Params only with a factory, and factories that import and take the right arguments (what they return is
+    checked once the data is loaded, still before anything is made). A param may share its name with a field or
+    another factory's param: only searched names must be unique (`names.py`)."""
     functions = (("model", "factory", MODEL_FACTORY_ARGUMENTS), ("data", "factory", DATA_FACTORY_ARGUMENTS))
     for section, key, arguments in (*functions, ("objective", "function", OBJECTIVE_ARGUMENTS)):
         values = getattr(config, section)
         function = getattr(values, key)
         if values.params and not function:
             raise UsageError(f"{section}.params needs {section}.{key} (the function they are passed to); got ''")
-        # a factory's model has no built-in fields to search, an own loop none at all
-        built_in = {} if config.own_loop else searchable_fields(built_in_model=not config.model.factory)
-        for name in values.params:
-            if name in built_in:
-                raise UsageError(
-                    f"{section}.params.{name} must not share its name with {built_in[name]}.{name} (a search "
-                    f"names fields by their name alone); got {name!r}: rename it"
-                )
         if function:
             resolve(f"{section}.{key}", function, arguments)
     _check_criteria(config)
-    owners = {"model": config.model.params, "data": config.data.params, "objective": config.objective.params}
-    for first, second in (("model", "data"), ("model", "objective"), ("data", "objective")):
-        both = sorted(set(owners[first]) & set(owners[second]))
-        if both:
-            raise UsageError(
-                f"{second}.params.{both[0]} must not share its name with {first}.params.{both[0]} (a search names "
-                f"fields by their name alone); got {both[0]!r} in both"
-            )
 
 
 def _check_criteria(config: Config) -> None:

@@ -11,8 +11,9 @@ import dataclasses
 import re
 from typing import Any
 
+from optflow.config import names
 from optflow.config.applies import conditions
-from optflow.config.schema import SECTIONS
+from optflow.config.sections import SECTIONS
 from optflow.config.setting import METADATA_KEY, Setting
 
 COMMAND = "python -m optflow.config.reference > docs/reference/configuration.md"
@@ -67,6 +68,32 @@ def _field(section: str, field: dataclasses.Field) -> list[str]:
     return [*lines, ""]
 
 
+def _search() -> list[str]:
+    """What a search entry may be named: the rules of `names.py`."""
+    width = f"{names.MLP_WIDTH}<k>"
+    return [
+        "## search",
+        "",
+        "Each entry of `search` is named after what it varies, and that name is the trial's Optuna param name:",
+        "",
+        "- a field marked *searchable* above, by its name (`lr`) or as `section.field` (`training.lr`); a bare name "
+        "that two places have (a data factory's `seed` and `training.seed`) must be written with its section;",
+        "- a param of `model.factory` or `data.factory` as `model.<name>` or `data.<name>`, with or without a value "
+        "in the factory's `params` (the search declares it); bare, `<name>`, where `params` gives it a value and "
+        "nothing else has its name;",
+        "- a param of `objective.function`, your own loop, by its name or as `objective.<name>`; it needs no value in "
+        "`objective.params` either;",
+        f"- the MLP's shape: `{names.MLP_LAYERS}`, its number of hidden layers, and `{width}` for k = 1, 2, ..., "
+        f"the width of layer k (each {names.MLP_RULE.describe()}). They set `model.hidden`; `{width}` is drawn only "
+        f"while `{names.MLP_LAYERS}` reaches layer k, and a layer beyond the fixed `model.hidden` takes its last "
+        "width.",
+        "",
+        "An entry holds `type` (float, int, categorical), `low`/`high`/`log`/`step` or `choices`, `grid` or "
+        "`n_points` for the grid sampler, and `when`, a condition on other fields.",
+        "",
+    ]
+
+
 def reference() -> str:
     """The configuration reference as Markdown."""
     lines = [HEADER]
@@ -74,7 +101,7 @@ def reference() -> str:
         lines += [f"## {section}", "", cls.__doc__.strip(), ""]
         for field in dataclasses.fields(cls):
             lines += _field(section, field)
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join([*lines, *_search()]).rstrip() + "\n"
 
 
 if __name__ == "__main__":

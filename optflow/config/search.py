@@ -9,12 +9,14 @@ drawn.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from optflow.config.rules import Rule, constant, number, one_of
+from optflow.config import names
+from optflow.config.rules import constant, number, one_of
 from optflow.config.schema import Config
 from optflow.config.search_param import SearchParam
 from optflow.errors import UsageError
@@ -22,46 +24,46 @@ from optflow.errors import UsageError
 SEARCH_TYPES = ("float", "int", "categorical")
 MAX_GRID_POINTS = 100_000  # the grid sampler builds its whole grid in memory: about 100 bytes a point
 STEP_TOLERANCE = 1e-9  # relative: 0.1 divides 0.3 although 0.3 / 0.1 = 2.9999999999999996
-FieldRules = Mapping[str, Mapping[str, Rule]]  # section -> field -> rule
 
 
-# A factory's param takes any value its factory accepts: the factory is the judge of it.
-FACTORY_PARAM = Rule(lambda: "any value", lambda value: value, ("float", "int", "categorical"))
-
-
-def build_search(raw: Any, rules: FieldRules, searchable: Mapping[str, str]) -> tuple[SearchParam, ...]:
-    """The search entries, each validated, in dependency order (declaration order otherwise). `searchable`
-    maps every field a search may vary to where it lives (`Config.searchable`)."""
+def build_search(raw: Any, config: Config) -> tuple[SearchParam, ...]:
+    """The search entries of `config` (validated but for its search), each validated, in dependency order
+    (declaration order otherwise). An entry's name says which field it varies (`names.py`)."""
     raw = raw or {}
     if not isinstance(raw, Mapping):
         raise UsageError(f"search must be a mapping of field names to ranges; got {raw!r}")
-    return _dependency_order([_build_param(str(name), spec, rules, searchable) for name, spec in raw.items()])
+    places = {str(name): names.place_of(config, str(name)) for name in raw}
+    searched: dict[str, str] = {}  # `section.field` -> the entry that searches it
+    for name, place in places.items():
+        field = _field_key(place, name)
+        if field in searched:
+            raise UsageError(
+                f"search.{name} must name a field no other entry searches; got {name}, which search."
+                f"{searched[field]} searches too"
+            )
+        searched[field] = name
+    params = [_build_param(str(name), spec, config, places[str(name)], searched) for name, spec in raw.items()]
+    return _dependency_order(_with_depth_conditions(params, config, searched))
 
 
-def _field_rule(name: str, rules: FieldRules, searchable: Mapping[str, str]) -> Rule:
-    section = searchable[name]
-    return FACTORY_PARAM if section.endswith(".params") else rules[section][name]
+def _field_key(place: str, name: str) -> str:
+    """What an entry sets, whatever it is called: `training.lr` for `lr` and `training.lr` alike."""
+    return f"{place}.{names.field_of(name)}"
 
 
-def _not_searchable(where: str, searchable: Mapping[str, str]) -> UsageError:
-    return UsageError(f"{where} is not a searchable field; searchable: {', '.join(sorted(searchable))}")
-
-
-def _build_param(name: str, raw: Any, rules: FieldRules, searchable: Mapping[str, str]) -> SearchParam:
+def _build_param(name: str, raw: Any, config: Config, place: str, searched: Mapping[str, str]) -> SearchParam:
     where = f"search.{name}"
-    if name not in searchable:
-        raise _not_searchable(where, searchable)
     if not isinstance(raw, Mapping):
         raise UsageError(f"{where} must be a mapping with a type; got {raw!r}")
     allowed = {f.name for f in fields(SearchParam)} - {"name"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise UsageError(f"{where}.{unknown[0]} is not a known key; known keys: {', '.join(sorted(allowed))}")
-    field_rule = _field_rule(name, rules, searchable)
+    field_rule = names.rule_of(place, name)
     kind = one_of(constant(*field_rule.search_types)).check(f"{where}.type", raw.get("type"))
     grid = tuple(field_rule.check(f"{where}.grid", v) for v in _as_list(raw.get("grid", []), f"{where}.grid"))
     n_points = number(int, 2, MAX_GRID_POINTS).check(f"{where}.n_points", raw.get("n_points", 3))
-    when = _build_condition(where, raw.get("when"), rules, searchable)
+    when = _build_condition(where, raw.get("when"), config, searched)
 
     if kind == "categorical":
         choices = _as_list(raw.get("choices"), f"{where}.choices")
@@ -97,20 +99,63 @@ def _build_param(name: str, raw: Any, rules: FieldRules, searchable: Mapping[str
 
 
 def _build_condition(
-    where: str, raw: Any, rules: FieldRules, searchable: Mapping[str, str]
+    where: str, raw: Any, config: Config, searched: Mapping[str, str]
 ) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """`when`, each name as the search calls the field when it is searched (`schedule` for `training.schedule`),
+    so that a condition reads the value a trial drew."""
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
         raise UsageError(f"{where}.when must map field names to lists of values; got {raw!r}")
     condition = []
     for name, values in raw.items():
-        if name not in searchable:
-            raise _not_searchable(f"{where}.when.{name}", searchable)
+        name = str(name)
+        place = names.place_of(config, name, f"{where}.when.{name}")
+        entry = searched.get(_field_key(place, name))
+        if entry is None and names.value_of(config, name) is None:  # a param only a search could declare
+            raise UsageError(f"{where}.when.{name} must name a searched param or a field with a value; got {name}")
         values = values if isinstance(values, list | tuple) else [values]
-        rule = _field_rule(name, rules, searchable)
-        condition.append((name, tuple(rule.check(f"{where}.when.{name}", v) for v in values)))
+        rule = names.rule_of(place, name)
+        condition.append((entry or name, tuple(rule.check(f"{where}.when.{name}", v) for v in values)))
     return tuple(condition)
+
+
+def _with_depth_conditions(params: list[SearchParam], config: Config, searched: Mapping[str, str]) -> list[SearchParam]:
+    """The MLP's layer widths, each active only while the searched depth has that layer (`mlp_width_3` when
+    `mlp_layers` is 3 or more), unless its entry says when itself; a width no depth reaches is refused."""
+    depth_name = searched.get(f"{names.MLP_SHAPE}.{names.MLP_LAYERS}")
+    depth = next((p for p in params if p.name == depth_name), None)
+    out = []
+    for param in params:
+        on_shape = names.place_of(config, param.name) == names.MLP_SHAPE
+        layer = names.mlp_layer(names.field_of(param.name)) if on_shape else None
+        if layer is None or any(name == depth_name for name, _ in param.when):
+            out.append(param)
+            continue
+        if depth is None:
+            fixed = len(config.model.hidden)
+            if layer > fixed:
+                raise UsageError(
+                    f"search.{param.name} must name one of the MLP's {fixed} hidden layers (model.hidden), or search "
+                    f"{names.MLP_LAYERS} too; got layer {layer}"
+                )
+            out.append(param)
+            continue
+        depths = tuple(d for d in _depths(depth) if d >= layer)
+        if not depths:
+            raise UsageError(
+                f"search.{param.name} must name a layer search.{depth.name} can reach (at most "
+                f"{max(_depths(depth))}); got layer {layer}"
+            )
+        out.append(dataclasses.replace(param, when=(*param.when, (depth.name, depths))))
+    return out
+
+
+def _depths(depth: SearchParam) -> list[int]:
+    """Every depth the `mlp_layers` entry can draw."""
+    if depth.type == "categorical":
+        return sorted({int(v) for v in depth.choices})
+    return list(range(int(depth.low), int(depth.high) + 1, int(depth.step or 1)))
 
 
 def _as_list(value: Any, where: str) -> list[Any]:
@@ -158,11 +203,10 @@ def check_search(config: Config) -> None:
         for name, values in param.when:
             where = f"search.{param.name}.when.{name}"
             if name not in searched:
-                fixed, section = config.value_of(name), config.searchable()[name]
+                fixed, field = config.value_of(name), names.qualified(names.place_of(config, name), name)
                 if fixed not in values:  # the param would never be sampled
                     raise UsageError(
-                        f"{where} must include {section}.{name} ({fixed!r}), since {name} is not searched; "
-                        f"got {list(values)}"
+                        f"{where} must include {field} ({fixed!r}), since {name} is not searched; got {list(values)}"
                     )
             elif searched[name].type == "categorical" and not set(values) & set(searched[name].choices):
                 choices = ", ".join(map(str, searched[name].choices))

@@ -12,8 +12,9 @@ from typing import Any
 
 from optflow.config.consistency import check_consistency, check_factories
 from optflow.config.rules import Rule
-from optflow.config.schema import SECTIONS, Config
+from optflow.config.schema import Config
 from optflow.config.search import build_search
+from optflow.config.sections import SECTIONS
 from optflow.config.setting import settings
 from optflow.errors import UsageError
 
@@ -59,6 +60,6 @@ def build_config(raw: Mapping[str, Any]) -> Config:
         objective=_build_section("objective", objective_raw),
     )
     check_factories(base)
-    config = replace(base, search=build_search(raw.get("search"), RULES, base.searchable()))
+    config = replace(base, search=build_search(raw.get("search"), base))
     check_consistency(config)
     return config

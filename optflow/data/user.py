@@ -28,7 +28,9 @@ class DataSplits:
     train: Any  # (x, y): tensors or numpy arrays with one row per example
     val: Any  # (x, y), the split the study's metric is measured on
     task: str  # classification or regression
-    n_outputs: int | None = None  # classes (default: the largest label + 1) or regression outputs (default 1)
+    # classes (default: the largest label + 1; for torch Datasets, their `classes` or `targets`) or regression
+    # outputs (default 1)
+    n_outputs: int | None = None
     preprocessing: Any = None  # raw rows -> inputs and outputs -> predictions (encode/decode), for the logged model
     example: Any = None  # a few raw rows as `preprocessing.encode` takes them: the logged model's input example
     name: str = ""  # shown in runs; default: the factory's reference
@@ -59,7 +61,13 @@ def load_user_data(reference: str, params: Mapping[str, Any]) -> Dataset:
         )
     n_outputs = splits.n_outputs or _default_outputs(splits.task, y_train, y_val)
     if train_set is not None and splits.task == CLASSIFICATION and not splits.n_outputs:
-        raise UsageError(f"{WHERE} must return n_outputs (the number of classes) with torch Datasets")
+        # optflow reads only a sample of a torch Dataset up front, which may miss a class: ask the data set
+        n_outputs = max(_declared_classes(train_set), _declared_classes(val_set))
+        if not n_outputs:
+            raise UsageError(
+                f"{WHERE} must return n_outputs (the number of classes) with torch Datasets that carry neither "
+                "`classes` nor `targets`"
+            )
     if splits.task == CLASSIFICATION:
         top = int(max(y_train.max(), y_val.max()))
         if int(min(y_train.min(), y_val.min())) < 0 or top >= n_outputs:
@@ -105,6 +113,20 @@ def _sample(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
             f"{WHERE} must return torch Datasets whose items are (x, y) pairs; got {type(dataset).__name__}"
         )
     return torch.stack([torch.as_tensor(x) for x, _ in items]), torch.stack([torch.as_tensor(y) for _, y in items])
+
+
+def _declared_classes(dataset: Any) -> int:
+    """The number of classes a torch Dataset says it has (0 when it says nothing): torchvision's `classes` (their
+    names), else the largest of its `targets` + 1, looked up through `Subset`s to the data set they index."""
+    while dataset is not None:
+        classes = getattr(dataset, "classes", None)
+        if classes is not None and len(classes):
+            return len(classes)
+        targets = getattr(dataset, "targets", None)
+        if targets is not None and len(targets):
+            return int(torch.as_tensor(targets).max()) + 1
+        dataset = getattr(dataset, "dataset", None)
+    return 0
 
 
 def _vocabulary(splits: DataSplits, x_train: torch.Tensor, x_val: torch.Tensor) -> int:
