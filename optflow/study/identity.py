@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 
 from optflow.config import SECTIONS, Config
+from optflow.config.names import MLP_SHAPE, field_of, place_of
 from optflow.data import Dataset
 from optflow.errors import UsageError
 from optflow.search.optuna_private import set_study_system_attr, study_system_attrs
@@ -42,9 +43,16 @@ def _rows(data: Dataset) -> int:
     return int(len(data.y_train) + len(data.y_val))
 
 
+def searched_fields(config: Config) -> set[str]:
+    """The fields the search sets, as `section.field` (`training.lr`, `model.params.width`, `model.hidden`),
+    whatever name each search entry has."""
+    places = {param.name: place_of(config, param.name) for param in config.search}
+    return {place if place == MLP_SHAPE else f"{place}.{field_of(name)}" for name, place in places.items()}
+
+
 def definition(config: Config, data: Dataset | None) -> dict[str, Any]:
     """Field -> value of everything that makes two sessions one task (JSON-ready, in a stable order)."""
-    searched = {param.name for param in config.search}
+    searched = searched_fields(config)
     out: dict[str, Any] = {}
     if data is not None:
         out.update(
@@ -57,7 +65,8 @@ def definition(config: Config, data: Dataset | None) -> dict[str, Any]:
         )
     else:  # an own loop: its function and arguments are the task
         out["objective.function"] = config.objective.function
-        out.update({f"objective.params.{k}": v for k, v in config.objective.params.items() if k not in searched})
+        params = config.objective.params
+        out.update({f"objective.params.{k}": v for k, v in params.items() if f"objective.params.{k}" not in searched})
     out.update({"study.metric": config.study.metric, "study.direction": config.study.resolved_direction})
     if config.study.multi_objective or config.study.constraints:  # studies of one objective keep their definition
         out.update(
@@ -65,17 +74,17 @@ def definition(config: Config, data: Dataset | None) -> dict[str, Any]:
         )
     if config.data.factory:  # the factory's code is the user's: its reference and arguments name the data
         out["data.factory"] = config.data.factory
-        out.update({f"data.params.{k}": v for k, v in config.data.params.items() if k not in searched})
+        out.update({f"data.params.{k}": v for k, v in config.data.params.items() if f"data.params.{k}" not in searched})
     for name, value in config.to_dict()["model"].items():
         if name == "params":
-            out.update({f"model.params.{k}": v for k, v in value.items() if k not in searched})
+            out.update({f"model.params.{k}": v for k, v in value.items() if f"model.params.{k}" not in searched})
         elif name == "factory":
             if value:  # studies of built-in models keep the definition they were made with
                 out["model.factory"] = value
-        elif name not in searched:
+        elif f"model.{name}" not in searched:
             out[f"model.{name}"] = value
     for name, value in config.to_dict()["training"].items():
-        if name not in searched and name not in RUNTIME_FIELDS:
+        if f"training.{name}" not in searched and name not in RUNTIME_FIELDS:
             out[f"training.{name}"] = value
     for param in config.search:
         out[f"search.{param.name}"] = param.declaration()

@@ -73,6 +73,7 @@ class TrialObjective:
                 params=params,
                 checkpoints=checkpoints,
                 best=self.best,
+                reload_data=config.data != self.config.data,  # the trial searched a data field
             )
         finally:
             self.seconds.append(time.perf_counter() - started)

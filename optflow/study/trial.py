@@ -26,7 +26,8 @@ from torch import nn
 
 from optflow.config import Config
 from optflow.contract import INTERRUPTED_REASON
-from optflow.data import Dataset
+from optflow.data import Dataset, load_dataset
+from optflow.errors import UsageError
 from optflow.models import build_model
 from optflow.records import BestSoFar, EpochRecord, TrialOutcome, best_value
 from optflow.study.interrupts import interruptible
@@ -36,9 +37,15 @@ from optflow.training.checkpoint import Checkpoints
 from optflow.training.criteria import metric_functions
 from optflow.training.optim import halved_batch
 
+
+class TrialDataError(RuntimeError):
+    """The data a trial's params ask for (a searched data field) could not be loaded: that trial fails."""
+
+
 # What fails one trial while the study goes on: a diverged loss, an own loop's error, CUDA out of memory (a
-# larger model or batch than the device holds; other params may fit). Anything else is a bug and stops it.
-TRIAL_FAILURES = (TrainingDiverged, OwnLoopError, torch.cuda.OutOfMemoryError)
+# larger model or batch than the device holds; other params may fit), data its params cannot load. Anything else
+# is a bug and stops the study.
+TRIAL_FAILURES = (TrainingDiverged, OwnLoopError, torch.cuda.OutOfMemoryError, TrialDataError)
 
 CheckpointsFor = Callable[[Config], "Checkpoints | None"]  # the trial's checkpoints for the config it trains
 
@@ -97,9 +104,11 @@ def run_trial(
     params: dict | None = None,
     checkpoints: CheckpointsFor | None = None,
     best: BestSoFar | None = None,
+    reload_data: bool = False,
 ) -> TrialOutcome:
     """Run one trial of `config` (a trial's params already in it) on `data` (None for an own loop, which loads
-    its own) and return how it ended: COMPLETE, PRUNED, or FAIL for a failure of its own (`TRIAL_FAILURES`).
+    its own; with `reload_data`, the data of `config.data`, which the trial's params changed) and return how it
+    ended: COMPLETE, PRUNED, or FAIL for a failure of its own (`TRIAL_FAILURES`).
 
     `params` are the sampled ones (for the record), `checkpoints` gives the trial's checkpoints, `best` is the
     study's best value as this worker knows it (a feasible complete trial offers its value to it). An interrupt
@@ -121,7 +130,7 @@ def run_trial(
             if not records:
                 raise OwnLoopError("objective returned without reporting an epoch (reporter.epoch)")
         else:
-            _train(config, data, events, on_epoch, checkpoints, trained)
+            _train(config, _load(config) if reload_data else data, events, on_epoch, checkpoints, trained)
         value = best_value(records, config.study.metric, config.study.maximize)
         measures = trial_measures(config, records, value, trained.model)
         feasible = all(c.violation(measures[c.name]) <= 0 for c in config.study.constraint_list)
@@ -159,6 +168,13 @@ def run_trial(
         )
         events.ended(outcome, trained.model)
     return outcome
+
+
+def _load(config: Config) -> Dataset:
+    try:
+        return load_dataset(config.data)
+    except UsageError as error:  # the trial's data params are the user's to search: other values may load
+        raise TrialDataError(f"its data could not be loaded: {error}") from None
 
 
 def _failure(error: BaseException) -> str:

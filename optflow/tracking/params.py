@@ -8,6 +8,7 @@ from typing import Any
 
 from optflow.config import Config
 from optflow.config.applies import applies
+from optflow.config.names import MLP_LAYERS, field_of, mlp_layer
 from optflow.urls import mask_password
 
 
@@ -28,19 +29,33 @@ def _text(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-def run_params(config: Config) -> dict[str, str]:
-    """A training run's MLflow params under the searchable names (`lr`, `optimizer`, ...), so they line up
-    with Optuna's param names when runs are compared side by side; only those that acted in the run (no
-    `gamma` under a constant schedule, no `momentum` under adam), so the compare view shows real differences."""
+def run_params(config: Config, searched: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """A training run's MLflow params by field name (`lr`, `optimizer`, ...), a searched one under the name its
+    search entry has (`training.lr`, `mlp_width_2`), so they line up with Optuna's param names when runs are
+    compared side by side; only those that acted in the run (no `gamma` under a constant schedule, no `momentum`
+    under adam), so the compare view shows real differences."""
     if config.own_loop:  # the function's arguments, as it was called
-        return {name: _text(value) for name, value in config.objective.params.items()}
-    flat = {**_flat("training", config.training), **_flat("model", config.model), **_data_params(config)}
-    return {key.rsplit(".", 1)[1]: value for key, value in flat.items() if applies(config, key)}
-
-
-def _data_params(config: Config) -> dict[str, str]:
-    """The data factory's params: a trial may search them too (a sequence length, an augmentation)."""
-    return {key: value for key, value in _flat("data", config.data).items() if key.startswith("data.params.")}
+        params = {name: _text(value) for name, value in config.objective.params.items()}
+    else:
+        flat = {**_flat("training", config.training), **_flat("model", config.model), **_flat("data", config.data)}
+        params = {}
+        for key, value in flat.items():
+            if ".params." not in key and not key.startswith("data.") and applies(config, key):
+                params[key.rsplit(".", 1)[1]] = value
+        for key, value in flat.items():  # a factory's params, which may share a field's name
+            section, _, name = key.partition(".params.")
+            if name:
+                params[f"{section}.{name}" if name in params else name] = value
+    for name, value in (searched or {}).items():
+        field = field_of(name)
+        if name in params:
+            params[name] = _text(value)
+        elif name != field and field in params:  # `training.lr` stands for `lr`
+            del params[field]
+            params[name] = _text(value)
+        elif (field == MLP_LAYERS or mlp_layer(field)) and "hidden" in params:  # the MLP's shape, as searched
+            params[name] = _text(value)
+    return params
 
 
 def study_params(config: Config) -> dict[str, str]:

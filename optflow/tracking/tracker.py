@@ -185,7 +185,7 @@ class StudyTracker:
             self.tracking_uri,
             study_run.experiment_id,
             trial_run_name(trial.number),
-            run_params(config),
+            run_params(config, params),
             tags,
             self._dataset,
             study_run.run_id,

@@ -173,3 +173,65 @@ def test_the_best_config_holds_the_chosen_shape_and_only_the_fields_that_act(wor
     assert "channels" not in written["model"] and "momentum" not in written["training"]  # an MLP, adam
     assert "objective" not in written and "search" not in written
     assert build_config(written).model.hidden == tuple(written["model"]["hidden"])  # it replays
+
+
+def test_a_runs_params_carry_the_names_the_search_wrote(functions):
+    """The name in `search:` is the Optuna param and the MLflow param key; a fixed factory param that shares a
+    field's name is logged beside it, not over it."""
+    from optflow.tracking.params import run_params
+
+    seeds = {"type": "int", "low": 0, "high": 9}
+    config = build_config({"data": data_factory(seed=3), "search": {"training.lr": FLOAT, "data.seed": seeds}})
+    trial = config.with_params({"training.lr": 0.3, "data.seed": 5})
+    params = run_params(trial, {"training.lr": 0.3, "data.seed": 5})
+    assert params["training.lr"] == "0.3" and "lr" not in params
+    assert params["data.seed"] == "5" and params["seed"] == "0"  # training.seed keeps its own key
+    assert run_params(config)["data.seed"] == "3"  # not searched: still beside training's
+
+    widths = {**seeds, "low": 1}
+    shape = build_config({"search": {"mlp_layers": {"type": "int", "low": 1, "high": 2}, "mlp_width_1": widths}})
+    trial = shape.with_params({"mlp_layers": 1, "mlp_width_1": 7})
+    logged = run_params(trial, {"mlp_layers": 1, "mlp_width_1": 7})
+    assert (logged["mlp_layers"], logged["mlp_width_1"], logged["hidden"]) == ("1", "7", "7")
+
+
+def test_a_study_searching_a_field_by_section_keeps_its_identity_when_the_fixed_value_changes(functions):
+    """A field searched as `training.lr` is no part of what makes the study's task, as a bare `lr` is not."""
+    from optflow.study.identity import definition
+
+    bare = definition(build_config({"search": {"lr": FLOAT}}), None)
+    qualified = definition(build_config({"search": {"training.lr": FLOAT}}), None)
+    assert "training.lr" not in bare and "training.lr" not in qualified
+    shape = definition(build_config({"search": {"mlp_layers": {"type": "int", "low": 1, "high": 2}}}), None)
+    assert "model.hidden" not in shape
+
+
+def test_a_searched_data_factory_param_reaches_the_data_of_its_trial(functions, capsys):
+    """Each trial loads the data its params ask for (the data was loaded once, from the fixed config)."""
+    code = """
+import torch
+import optflow
+
+loaded = []
+
+def load(params):
+    loaded.append(params["n_rows"])
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(params["n_rows"], 3, generator=g)
+    y = (x[:, 0] > 0).long()
+    half = params["n_rows"] // 2
+    return optflow.DataSplits((x[:half], y[:half]), (x[half:], y[half:]), task="classification")
+"""
+    (functions / "rows_pkg.py").write_text(textwrap.dedent(code))
+    config = {
+        "study": {"name": "rows", "sampler": "grid", "n_trials": 2},
+        "data": {"factory": "rows_pkg:load", "params": {"n_rows": 40}},
+        "training": {"epochs": 1},
+        "search": {"data.n_rows": {"type": "categorical", "choices": [60, 80]}},
+    }
+    (functions / "rows.yaml").write_text(yaml.safe_dump(config))
+    assert main(["tune", "--config", "rows.yaml", "--no-tracking", "--quiet"]) == 0, capsys.readouterr().err
+    import rows_pkg
+
+    assert sorted(set(rows_pkg.loaded) - {40}) == [60, 80]
+    sys.modules.pop("rows_pkg", None)
