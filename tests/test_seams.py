@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "optuna", "mlflow")
 
 
@@ -54,3 +57,39 @@ def test_the_cli_reports_bad_input_before_loading_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path).stdout
     assert out.split() == ["2"]
+
+
+# What each layer's modules may never import, lazily inside a function included: data flows config -> search ->
+# study -> trainer -> records -> tracking (docs/architecture.md), and nothing calls back up the flow.
+FORBIDDEN_IMPORTS = {
+    "config": ("torch", "optuna", "mlflow", "optflow.data", "optflow.models", "optflow.training", "optflow.search"),
+    "data": ("optuna", "mlflow", "optflow.search", "optflow.study", "optflow.tracking"),
+    "models": ("optuna", "mlflow", "optflow.search", "optflow.study", "optflow.tracking"),
+    "training": ("optuna", "mlflow", "optflow.search", "optflow.study", "optflow.tracking"),
+    "search": ("mlflow", "optflow.training", "optflow.study", "optflow.tracking"),
+    "tracking": ("optflow.training", "optflow.study"),
+}
+
+
+def imported_names(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN_IMPORTS))
+def test_a_layer_never_imports_what_comes_after_it(layer):
+    """A static walk of every import statement, so an import inside a function (run only on some path) is
+    held to the contract too; the fresh-interpreter tests above hold what a plain import loads."""
+    forbidden = FORBIDDEN_IMPORTS[layer]
+    crossings = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in sorted((ROOT / "optflow" / layer).rglob("*.py"))
+        for line, name in imported_names(path)
+        if any(name == f or name.startswith(f"{f}.") for f in forbidden)
+    ]
+    assert crossings == []
