@@ -1,5 +1,5 @@
-"""The plain data that flows between layers: an epoch's record (trainer -> pruning, tracking, plots) and a trial's
-outcome (objective -> tracking, the progress reporter)."""
+"""The plain data that flows between layers: an epoch's record (trainer -> pruning, tracking, plots), a trial's
+outcome (runner -> tracking, the progress reporter), and what hears them (`TrialListener`)."""
 
 from __future__ import annotations
 
@@ -114,3 +114,21 @@ class BestSoFar:
             self.value = value
             return True
         return False
+
+
+class TrialListener:
+    """Told what happens in one trial, in order and one way (`optflow.study.trial.run_trial` says when); each
+    method does nothing unless a listener overrides it. The one thing that may come back is a stop: `epoch` may
+    raise `optuna.TrialPruned`."""
+
+    def started(self, config: Any) -> None:
+        """Training starts with this config (again, on half the batch, after CUDA ran out of memory)."""
+
+    def resumed(self, epoch: int) -> None:
+        """It continues a checkpoint at this epoch; the earlier epochs' records follow again."""
+
+    def epoch(self, record: EpochRecord) -> None:
+        """An epoch ended."""
+
+    def ended(self, outcome: TrialOutcome, model: Any) -> None:
+        """The trial ended, however it did; `model` holds the best epoch's weights, or None."""

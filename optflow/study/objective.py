@@ -24,7 +24,7 @@ from optflow.contract import (
     WORKER_ID,
 )
 from optflow.data import Dataset
-from optflow.records import BestSoFar, EpochRecord, TrialOutcome
+from optflow.records import BestSoFar, EpochRecord, TrialListener, TrialOutcome
 from optflow.search.space import suggest
 from optflow.study.checkpoints import CheckpointStore
 from optflow.study.options import Reporter
@@ -86,7 +86,7 @@ class TrialObjective:
         return outcome.value
 
 
-class OptunaTrial:
+class OptunaTrial(TrialListener):
     """The Optuna side of one running trial: reports each epoch, prunes, and records how the trial ended."""
 
     def __init__(self, trial: optuna.Trial, config: Config, reporter: Reporter, worker: str) -> None:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from optflow.config import Config
 from optflow.data import load_dataset
-from optflow.records import EpochRecord, TrialOutcome
+from optflow.records import EpochRecord, TrialListener
 from optflow.study.options import RunOptions
 from optflow.study.preflight import preflight
 from optflow.study.trial import Listeners, run_trial
-from optflow.tracking.train_tracker import NullTrainTracker, TrainTracker
+from optflow.tracking.train_tracker import TrainTracker
 
 
 @dataclass(frozen=True)
@@ -25,24 +25,15 @@ class TrainResult:
     fail_reason: str = ""
 
 
-class _EpochCallback:
+class _EpochCallback(TrialListener):
     """`run_training`'s `on_epoch`, as a trial listener."""
 
     def __init__(self, on_epoch: Callable[[EpochRecord], None] | None) -> None:
         self._on_epoch = on_epoch
 
-    def started(self, config: Config) -> None:
-        pass
-
-    def resumed(self, epoch: int) -> None:
-        pass
-
     def epoch(self, record: EpochRecord) -> None:
         if self._on_epoch is not None:
             self._on_epoch(record)
-
-    def ended(self, outcome: TrialOutcome, model: object) -> None:
-        pass
 
 
 def run_training(
@@ -54,13 +45,12 @@ def run_training(
     data = None if config.own_loop else load_dataset(config.data)
     if data is not None:
         preflight(config, data)
-    tracker: TrainTracker | NullTrainTracker = NullTrainTracker()
-    if options.tracking:
-        tracker = TrainTracker(config, tracking_uri=options.tracking_uri)
-    run = tracker.start(data)
+    tracker = TrainTracker(config, tracking_uri=options.tracking_uri) if options.tracking else None
+    run = tracker.start(data) if tracker else None
     try:
-        outcome = run_trial(config, data, Listeners(run, _EpochCallback(on_epoch)))
+        outcome = run_trial(config, data, Listeners(run or TrialListener(), _EpochCallback(on_epoch)))
     finally:
-        tracker.close()
+        if tracker:
+            tracker.close()
     value = outcome.value if outcome.complete else math.nan
-    return TrainResult(list(outcome.records), value, run.run_id(), outcome.reason)
+    return TrainResult(list(outcome.records), value, run.run_id() if run else None, outcome.reason)

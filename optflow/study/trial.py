@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import optuna
 import torch
@@ -29,7 +28,7 @@ from optflow.contract import INTERRUPTED_REASON
 from optflow.data import Dataset, load_dataset
 from optflow.errors import UsageError
 from optflow.models import build_model
-from optflow.records import BestSoFar, EpochRecord, TrialOutcome, best_value
+from optflow.records import BestSoFar, EpochRecord, TrialListener, TrialOutcome, best_value
 from optflow.study.interrupts import interruptible
 from optflow.study.own_loop import OwnLoopError, TrialReporter, run_own_loop
 from optflow.training import TrainingDiverged, fit
@@ -50,19 +49,7 @@ TRIAL_FAILURES = (TrainingDiverged, OwnLoopError, torch.cuda.OutOfMemoryError, T
 CheckpointsFor = Callable[[Config], "Checkpoints | None"]  # the trial's checkpoints for the config it trains
 
 
-class TrialListener(Protocol):
-    """Told what happens in one trial; see the module's docstring for when each is called."""
-
-    def started(self, config: Config) -> None: ...
-
-    def resumed(self, epoch: int) -> None: ...
-
-    def epoch(self, record: EpochRecord) -> None: ...
-
-    def ended(self, outcome: TrialOutcome, model: nn.Module | None) -> None: ...
-
-
-class Listeners:
+class Listeners(TrialListener):
     """Several listeners heard as one, in the order given."""
 
     def __init__(self, *listeners: TrialListener) -> None:

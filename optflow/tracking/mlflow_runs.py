@@ -46,16 +46,23 @@ MAX_TAG_LENGTH = 4000  # of a fail reason; MLflow refuses longer tag values on s
 
 _clients: dict[str, MlflowClient] = {}
 
-# MLflow prints a "View run at <tracking URL>" line whenever a run over HTTP ends: with a password in the URL
-# that line shows it (a test caught it), with many trials it is noise, and it costs a get_run call each.
-os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-# MLflow's INFO lines about migrating its own database are noise on optflow's terminal; its warnings stay.
-logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+def quiet_mlflow() -> None:
+    """MLflow's settings for a process that logs for optflow, set before its first MLflow call (not on import:
+    importing a module changes nobody's settings).
+
+    MLflow prints a "View run at <tracking URL>" line whenever a run over HTTP ends: with a password in the URL
+    that line shows it (tests/tracking/test_mlflow_server.py), with many trials it is noise, and it costs a
+    get_run call each. Its INFO lines about migrating its own database are noise too; its warnings stay.
+    """
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def client(tracking_uri: str) -> MlflowClient:
     """One client per tracking URI for the life of the process."""
     if tracking_uri not in _clients:
+        quiet_mlflow()
         _clients[tracking_uri] = MlflowClient(tracking_uri)
     return _clients[tracking_uri]
 
@@ -102,6 +109,7 @@ def check_store(tracking_uri: str, experiment_name: str | None) -> None:
     try:
         if tracking_uri.startswith("sqlite:///"):
             _check_sqlite_file(tracking_uri)  # MLflow retries a file it cannot open for a minute, warning each time
+        quiet_mlflow()
         with _fail_fast():
             mlflow = MlflowClient(tracking_uri)
             experiment = mlflow.get_experiment_by_name(experiment_name or "Default")

@@ -1,4 +1,4 @@
-"""The MLflow side of `optflow train`: one run, made or (under `mlflow run`) joined, and its no-op twin."""
+"""The MLflow side of `optflow train`: one run, made or (under `mlflow run`) joined."""
 
 from __future__ import annotations
 
@@ -86,34 +86,3 @@ class TrainTracker:
 
     def close(self) -> None:
         self._background.close()
-
-
-class NullRun:
-    """`optflow train --no-tracking`: nothing is logged."""
-
-    def run_id(self) -> None:
-        return None
-
-    def started(self, config: Config) -> None:
-        pass
-
-    def resumed(self, epoch: int) -> None:
-        pass
-
-    def epoch(self, record: EpochRecord) -> None:
-        pass
-
-    def ended(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
-        pass
-
-
-class NullTrainTracker:
-    """`optflow train --no-tracking`."""
-
-    tracking_uri = None
-
-    def start(self, data: Dataset | None) -> NullRun:
-        return NullRun()
-
-    def close(self) -> None:
-        pass

@@ -17,7 +17,7 @@ import yaml
 
 from optflow.config import Config
 from optflow.contract import ATTR_EXPERIMENT_ID, ATTR_RUN_ID
-from optflow.records import EpochRecord, TrialOutcome
+from optflow.records import EpochRecord, TrialListener, TrialOutcome
 from optflow.tracking import mlflow_runs, system_metrics
 from optflow.tracking.background import Background
 from optflow.tracking.dashboard import mlflow_run_link, reserve_artifact, save_trial_note
@@ -34,7 +34,7 @@ def stream_seconds() -> float:
     return float(os.environ.get("OPTFLOW_STREAM_SECONDS", "5"))
 
 
-class TrackedRun:
+class TrackedRun(TrialListener):
     """One MLflow run being trained into; its creation may still be under way in the tracking process."""
 
     def __init__(self, background: Background, tracking_uri: str, created: Future, config: Config) -> None:
@@ -51,9 +51,6 @@ class TrackedRun:
         """Training (re)starts with `config`: the run's config.yaml is what ran (half the batch, after CUDA ran
         out of memory)."""
         self.config = config
-
-    def resumed(self, epoch: int) -> None:
-        """A checkpoint's epochs come again: the run takes them as they come."""
 
     def _stream(self, record: EpochRecord) -> None:
         """A long run's epochs go to MLflow while it trains, at most every `stream_seconds()` of training, so its
@@ -164,21 +161,12 @@ class TrialRun(TrackedRun):
         return serialize_model(model)
 
 
-class NullTrialRun:
+class NullTrialRun(TrialListener):
     """A trial without MLflow: its note in optuna-dashboard is still written."""
 
     def __init__(self, trial: optuna.Trial, config: Config) -> None:
         self._trial = trial
         self._config = config
-
-    def started(self, config: Config) -> None:
-        pass
-
-    def resumed(self, epoch: int) -> None:
-        pass
-
-    def epoch(self, record: EpochRecord) -> None:
-        pass
 
     def ended(self, outcome: TrialOutcome, model: torch.nn.Module | None) -> None:
         save_trial_note(self._trial, outcome, self._config.study.metric)
