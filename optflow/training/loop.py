@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from itertools import islice
 from typing import Any
@@ -22,10 +22,11 @@ from optflow.config import TrainingConfig
 from optflow.data import CLASSIFICATION, LANGUAGE_MODELING, Dataset
 from optflow.errors import UsageError
 from optflow.records import EpochRecord
+from optflow.training.batches import BatchPlan, loader, tensor_batches, to_device
 from optflow.training.checkpoint import Checkpoints, host_copy
 from optflow.training.compilation import CompiledModel, compiled
 from optflow.training.criteria import Criterion, loss_function
-from optflow.training.optim import full_batch, make_optimizer, weight_parameters
+from optflow.training.optim import make_optimizer, weight_parameters
 from optflow.training.precision import Precision, clip
 from optflow.training.schedules import step_rates
 
@@ -75,187 +76,211 @@ def fit(
     When the generator is exhausted (all epochs, or early stopping) the model holds the weights of its best
     epoch on `monitor`. Raises `TrainingDiverged` on a NaN/inf loss.
     """
-    torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)  # dropout masks
-    device = resolve_device(config.device)
-    model.to(device)
-    loaders = data.train_set is not None  # map-style datasets: batches from DataLoaders, memory stays bounded
-    data = data if loaders else data.to(device)
-    shuffle = torch.Generator(device="cpu" if loaders else device).manual_seed(config.seed)
-    optimizer = make_optimizer(model, config)
-    precision = Precision(config.precision, device)
-    forward = compiled(model) if config.compile else model
-    loss_fn = loss_function(data.task, config.loss, config.label_smoothing)
-    # with the user's loss, the task's metric needs the task's own loss beside it
-    task_loss = loss_function(data.task) if config.loss else None
-    validate = partial(
-        _validate, forward, precision, data.task, loss_function(data.task, config.loss), task_loss, metrics or {},
-        data.target_scale,
-    )  # fmt: skip
-    l1_weights = weight_parameters(model) if config.l1 > 0 else []
-
-    n = len(data.train_set) if loaders else data.x_train.shape[0]
-    batch = n if full_batch(config) else min(int(config.batch_size), n)
-    sizes = [min(batch, n - s) for s in range(0, n, batch)]
-    batch_sizes = torch.tensor(sizes, dtype=torch.float32, device=device)
-    # gradient accumulation: batch i adds its share (rows / rows of its optimiser step) of the step's mean loss
-    k = config.gradient_accumulation_steps
-    step_rows = [sum(sizes[start : start + k]) for start in range(0, len(sizes), k)]
-    shares = [size / step_rows[i // k] for i, size in enumerate(sizes)]
-    closes_step = [i % k == k - 1 or i == len(sizes) - 1 for i in range(len(sizes))]
-    steps_per_epoch = len(step_rows)
-    rate = step_rates(config, steps_per_epoch, step_rows[0])  # rows of a full optimiser step
-    if loaders:
-        train_batches = _loader(data.train_set, batch, config, shuffle)
-    records: list[EpochRecord] = []
-    best, best_state, epochs_since_best = math.inf, None, 0
+    run = _Training(model, data, config, metrics or {}, checkpoints)
+    state = run.state
+    if run.resume():
+        state = run.state
+        yield from state.records  # the curve so far, for pruning and tracking to see again
     sign = -1.0 if maximize else 1.0
-    first_epoch, step, batches_done, batch_losses, current_lr = 0, 0, 0, [], math.nan
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(device)
-    epoch_shuffle = shuffle.get_state()  # the generator as the current epoch began: its order can be drawn again
+    for epoch in range(state.epoch, 0 if state.finished else config.epochs):
+        record = run.train_epoch(epoch)
+        state.records.append(record)
+        yield record
+        stopping = state.judge(sign * record.metrics()[monitor], model, config)
+        if checkpoints and checkpoints.due(epoch + 1) and not stopping and epoch + 1 < config.epochs:
+            run.save(epoch + 1, 0)
+        if stopping:
+            break
+    if checkpoints and not state.finished:
+        run.save(len(state.records), 0, finished=True)  # the trial's final state, kept for the best
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
 
-    def snapshot(epoch: int, done: int, finished: bool = False) -> dict[str, Any]:
-        """Everything the next step depends on, on the host: `done` batches of `epoch` trained."""
-        return host_copy({
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": precision.state_dict(),
-            "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(device) if cuda else None,
-            "shuffle": epoch_shuffle if done else shuffle.get_state(),
-            "epoch": epoch, "step": step, "batches_done": done, "batch_losses": batch_losses,
-            "seconds": time.perf_counter() - started, "records": [asdict(record) for record in records],
-            "best": best, "best_state": best_state, "epochs_since_best": epochs_since_best, "finished": finished,
-        })  # fmt: skip
 
-    saved = checkpoints.load() if checkpoints else None
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        precision.load_state_dict(saved["scaler"])
-        torch.set_rng_state(saved["rng"])
-        if cuda and saved["cuda_rng"] is not None:
-            torch.cuda.set_rng_state(saved["cuda_rng"], device)
-        shuffle.set_state(saved["shuffle"])
-        first_epoch, step, batches_done = saved["epoch"], saved["step"], saved["batches_done"]
-        batch_losses = [loss.to(device) for loss in saved["batch_losses"]]
-        records = [EpochRecord(**fields) for fields in saved["records"]]
-        best, best_state, epochs_since_best = saved["best"], saved["best_state"], saved["epochs_since_best"]
-        checkpoints.resumed_from = first_epoch
-        yield from records  # the curve so far, for pruning and tracking to see again
-    started = time.perf_counter() - (saved["seconds"] if saved else 0.0)
+@dataclass
+class _State:
+    """Where training stands, apart from the model's, optimiser's and generators' own states: what a checkpoint
+    holds of the position and of early stopping."""
 
-    def clean_point(epoch: int, done: int) -> None:
+    epoch: int = 0
+    step: int = 0  # optimiser steps done in the run
+    batches_done: int = 0  # batches of `epoch` trained (a checkpoint written mid-epoch)
+    batch_losses: list[torch.Tensor] = field(default_factory=list)  # this epoch's, on the device
+    records: list[EpochRecord] = field(default_factory=list)
+    best: float = math.inf  # the best monitored value so far, signed to be minimised
+    best_state: dict[str, torch.Tensor] | None = None  # the weights of that epoch
+    epochs_since_best: int = 0
+    finished: bool = False  # a checkpoint of a trial that ended
+
+    def judge(self, score: float, model: nn.Module, config: TrainingConfig) -> bool:
+        """Take an epoch's signed score (keeping the weights of the best); whether early stopping ends training."""
+        if score < self.best - config.min_delta:
+            self.best, self.epochs_since_best = score, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.epochs_since_best += 1
+        return bool(config.early_stopping_patience and self.epochs_since_best >= config.early_stopping_patience)
+
+
+class _Training:
+    """One model's training, set up once (device, optimiser, precision, loss, batch plan, schedule); it trains
+    an epoch at a time, and saves and restores everything the next step depends on."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: Dataset,
+        config: TrainingConfig,
+        metrics: Mapping[str, Criterion],
+        checkpoints: Checkpoints | None,
+    ) -> None:
+        torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)  # dropout masks
+        self.device = device = resolve_device(config.device)
+        model.to(device)
+        self.loaders = data.train_set is not None  # map-style datasets: batches from DataLoaders, memory bounded
+        self.data = data = data if self.loaders else data.to(device)
+        self.shuffle = torch.Generator(device="cpu" if self.loaders else device).manual_seed(config.seed)
+        self.model, self.config, self.checkpoints = model, config, checkpoints
+        self.optimizer = make_optimizer(model, config)
+        self.precision = Precision(config.precision, device)
+        self.forward = compiled(model) if config.compile else model
+        self.loss_fn = loss_function(data.task, config.loss, config.label_smoothing)
+        # with the user's loss, the task's metric needs the task's own loss beside it
+        task_loss = loss_function(data.task) if config.loss else None
+        val_loss = loss_function(data.task, config.loss)
+        self.validate = partial(
+            _validate, self.forward, self.precision, data.task, val_loss, task_loss, metrics, data.target_scale
+        )
+        self.l1_weights = weight_parameters(model) if config.l1 > 0 else []
+        self.plan = plan = BatchPlan.of(len(data.train_set) if self.loaders else data.x_train.shape[0], config)
+        self.batch_sizes = torch.tensor(plan.sizes, dtype=torch.float32, device=device)
+        self.rate = step_rates(config, plan.steps, plan.step_rows)  # rows of a full optimiser step
+        self.train_batches = loader(data.train_set, plan.size, config, self.shuffle) if self.loaders else None
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+        self.state = _State()
+        self.current_lr = math.nan  # the rate the optimiser holds
+        self.epoch_shuffle = self.shuffle.get_state()  # as the current epoch began: its order can be drawn again
+        self.started = time.perf_counter()
+
+    def resume(self) -> bool:
+        """Restore the trial's checkpoint, if it has one of this setup; whether it did."""
+        saved = self.checkpoints.load() if self.checkpoints else None
+        if saved is not None:
+            self.model.load_state_dict(saved["model"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.precision.load_state_dict(saved["scaler"])
+            torch.set_rng_state(saved["rng"])
+            if self.cuda and saved["cuda_rng"] is not None:
+                torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
+            self.shuffle.set_state(saved["shuffle"])
+            self.state = _State(
+                epoch=saved["epoch"],
+                step=saved["step"],
+                batches_done=saved["batches_done"],
+                batch_losses=[loss.to(self.device) for loss in saved["batch_losses"]],
+                records=[EpochRecord(**fields) for fields in saved["records"]],
+                best=saved["best"],
+                best_state=saved["best_state"],
+                epochs_since_best=saved["epochs_since_best"],
+                finished=bool(saved["finished"]),
+            )
+            self.checkpoints.resumed_from = self.state.epoch
+        self.started = time.perf_counter() - (saved["seconds"] if saved else 0.0)
+        return saved is not None
+
+    def save(self, epoch: int, done: int, finished: bool = False) -> None:
+        """A checkpoint of everything the next step depends on: `done` batches of `epoch` trained."""
+        state = self.state
+        self.checkpoints.save(
+            host_copy({
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.precision.state_dict(), "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.cuda else None,
+                "shuffle": self.epoch_shuffle if done else self.shuffle.get_state(),
+                "epoch": epoch, "step": state.step, "batches_done": done, "batch_losses": state.batch_losses,
+                "seconds": time.perf_counter() - self.started,
+                "records": [asdict(record) for record in state.records], "best": state.best,
+                "best_state": state.best_state, "epochs_since_best": state.epochs_since_best, "finished": finished,
+            })
+        )  # fmt: skip
+
+    def clean_point(self, epoch: int, done: int) -> None:
         """Between optimiser steps: a pending signal stops training here, after a checkpoint of this step."""
-        if checkpoints is None:
+        if self.checkpoints is None:
             return
         try:
-            checkpoints.clean_point()
+            self.checkpoints.clean_point()
         except KeyboardInterrupt:
-            checkpoints.save(snapshot(epoch, done))
+            self.save(epoch, done)
             raise
 
-    finished = bool(saved and saved["finished"])
-    for epoch in range(first_epoch, 0 if finished else config.epochs):
-        if loaders:  # the loader's order follows from (seed, epoch) alone: DataLoaders draw from it unevenly
-            shuffle.manual_seed(config.seed + epoch * 1_000_003)
-        if checkpoints:  # a state copy per epoch (a device sync for a CUDA generator) only when it can be saved
-            epoch_shuffle = shuffle.get_state()
-        clean_point(epoch, batches_done)
-        epoch_lr = rate(step - sum(closes_step[:batches_done]))  # the rate of the epoch's first step
-        model.train()
-        batches = _to(device, train_batches) if loaders else _tensor_batches(data, n, batch, shuffle, device)
+    def train_epoch(self, epoch: int) -> EpochRecord:
+        """Train one epoch (from the first batch not trained, when resumed mid-epoch) and validate it."""
+        config, plan, state = self.config, self.plan, self.state
+        if self.loaders:  # the loader's order follows from (seed, epoch) alone: DataLoaders draw from it unevenly
+            self.shuffle.manual_seed(config.seed + epoch * 1_000_003)
+        if self.checkpoints:  # a state copy per epoch (a device sync for a CUDA generator) only when it can be saved
+            self.epoch_shuffle = self.shuffle.get_state()
+        self.clean_point(epoch, state.batches_done)
+        epoch_lr = self.rate(state.step - plan.steps_before(state.batches_done))  # the rate of its first step
+        self.model.train()
+        if self.loaders:
+            batches = to_device(self.device, self.train_batches)
+        else:
+            batches = tensor_batches(self.data, plan, self.shuffle, self.device)
         # resumed mid-epoch: the epoch's order drawn again, from the first batch not trained (a loader's order
         # is reseeded each epoch: past the last batch it need not load the epoch's batches to skip them)
-        batches = () if loaders and batches_done == len(sizes) else islice(batches, batches_done, None)
-        for i, (x, y) in enumerate(batches, start=batches_done):
-            with precision.autocast():
-                loss = loss_fn(forward(x), y)
-            batch_losses.append(loss.detach())
-            if l1_weights:
-                loss = loss + config.l1 * sum(w.abs().sum() for w in l1_weights)
-            precision.backward(loss * shares[i] if k > 1 else loss)
-            if closes_step[i]:
-                lr = rate(step)
-                if lr != current_lr:  # per-epoch schedules without warmup set it once an epoch
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                    current_lr = lr
-                if config.max_grad_norm > 0:
-                    precision.unscale(optimizer)
-                    clip(model.parameters(), config.max_grad_norm)
-                precision.step(optimizer)
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                clean_point(epoch, i + 1)
+        done = state.batches_done
+        batches = () if self.loaders and done == len(plan.sizes) else islice(batches, done, None)
+        for i, (x, y) in enumerate(batches, start=done):
+            self._train_batch(i, x, y)
+            if plan.closes_step[i]:
+                self.clean_point(epoch, i + 1)
 
-        train_loss = torch.stack(batch_losses) @ batch_sizes / n
-        trained = partial(clean_point, epoch, len(sizes))  # a signal during validation: resume before it
-        if loaders:
-            measured = validate(train_loss, _to(device, _loader(data.val_set, batch, config)), trained)
+        train_loss = torch.stack(state.batch_losses) @ self.batch_sizes / plan.rows
+        validated = partial(self.clean_point, epoch, len(plan.sizes))  # a signal during validation: resume before it
+        if self.loaders:
+            val_batches = to_device(self.device, loader(self.data.val_set, plan.size, config))
         else:
-            measured = validate(train_loss, [(data.x_val, data.y_val)], trained)
-        batch_losses, batches_done = [], 0
-        seconds = time.perf_counter() - started
-        peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
+            val_batches = [(self.data.x_val, self.data.y_val)]
+        measured = self.validate(train_loss, val_batches, validated)
+        state.batch_losses, state.batches_done = [], 0
+        peak = torch.cuda.max_memory_allocated(self.device) / 2**20 if self.cuda else None
         record = EpochRecord(
-            epoch=epoch, lr=epoch_lr, steps=steps_per_epoch, seconds=seconds, samples=n, peak_memory_mb=peak, **measured
-        )
+            epoch=epoch, lr=epoch_lr, steps=plan.steps, seconds=time.perf_counter() - self.started,
+            samples=plan.rows, peak_memory_mb=peak, **measured,
+        )  # fmt: skip
         for name in ("train_loss", "val_loss"):
             value = getattr(record, name)
             if not math.isfinite(value):
                 raise TrainingDiverged(f"{name} is {value} at epoch {epoch}")
-        records.append(record)
-        yield record
+        return record
 
-        score = sign * record.metrics()[monitor]
-        if score < best - config.min_delta:
-            best, epochs_since_best = score, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            epochs_since_best += 1
-        stopping = bool(config.early_stopping_patience and epochs_since_best >= config.early_stopping_patience)
-        if checkpoints and checkpoints.due(epoch + 1) and not stopping and epoch + 1 < config.epochs:
-            checkpoints.save(snapshot(epoch + 1, 0))
-        if stopping:
-            break
-    if checkpoints and not finished:
-        checkpoints.save(snapshot(len(records), 0, finished=True))  # the trial's final state, kept for the best
-    if best_state is not None:
-        model.load_state_dict(best_state)
-
-
-def _tensor_batches(data: Dataset, n: int, batch: int, shuffle: torch.Generator, device: torch.device) -> Iterator:
-    """Views of the (reshuffled) tensors, one per step: no per-sample Python work."""
-    if batch < n:
-        order = torch.randperm(n, generator=shuffle, device=device)
-        x_epoch, y_epoch = data.x_train[order], data.y_train[order]
-    else:
-        x_epoch, y_epoch = data.x_train, data.y_train
-    for start in range(0, n, batch):
-        yield x_epoch[start : start + batch], y_epoch[start : start + batch]
-
-
-def _loader(dataset: Any, batch: int, config: TrainingConfig, shuffle: torch.Generator | None = None) -> Any:
-    """A DataLoader over a map-style dataset: reshuffled each epoch by `shuffle` when training. The order has
-    its own generator, apart from the one worker processes draw their seeds from (once with persistent
-    workers, at every epoch without), so a resumed run draws each epoch's order as the first run did."""
-    from torch.utils.data import DataLoader, RandomSampler
-
-    return DataLoader(
-        dataset,
-        batch_size=batch,
-        sampler=RandomSampler(dataset, generator=shuffle) if shuffle is not None else None,
-        generator=torch.Generator().manual_seed(config.seed),
-        num_workers=config.num_workers,
-        pin_memory=config.pin_memory,
-        persistent_workers=config.num_workers > 0 and shuffle is not None,
-    )
-
-
-def _to(device: torch.device, batches: Any) -> Iterator:
-    non_blocking = device.type == "cuda"
-    for x, y in batches:
-        yield x.to(device, non_blocking=non_blocking), y.to(device, non_blocking=non_blocking)
+    def _train_batch(self, i: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Forward and backward batch `i` of the epoch; the optimiser steps when the batch closes a step."""
+        config, plan, state = self.config, self.plan, self.state
+        with self.precision.autocast():
+            loss = self.loss_fn(self.forward(x), y)
+        state.batch_losses.append(loss.detach())
+        if self.l1_weights:
+            loss = loss + config.l1 * sum(w.abs().sum() for w in self.l1_weights)
+        self.precision.backward(loss * plan.shares[i] if config.gradient_accumulation_steps > 1 else loss)
+        if not plan.closes_step[i]:
+            return
+        lr = self.rate(state.step)
+        if lr != self.current_lr:  # per-epoch schedules without warmup set it once an epoch
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.current_lr = lr
+        if config.max_grad_norm > 0:
+            self.precision.unscale(self.optimizer)
+            clip(self.model.parameters(), config.max_grad_norm)
+        self.precision.step(self.optimizer)
+        self.optimizer.zero_grad(set_to_none=True)
+        state.step += 1
 
 
 @torch.no_grad()
