@@ -6,14 +6,16 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from optflow.config import Config
 from optflow.contract import ATTR_RUN_ID
-from optflow.data import load_dataset
+from optflow.data import Dataset, load_dataset
 from optflow.records import BestSoFar
 from optflow.search.optuna_private import set_study_system_attr
 from optflow.search.pruners import make_pruner
@@ -32,7 +34,7 @@ from optflow.study.identity import check_identity, record_settings
 from optflow.study.interrupts import protected
 from optflow.study.lock import StudyLock
 from optflow.study.objective import TrialFailed, TrialObjective
-from optflow.study.options import RunOptions
+from optflow.study.options import Reporter, RunOptions
 from optflow.study.preflight import preflight
 from optflow.study.result import StudyResult, stored_durations, study_result
 from optflow.study.storage import HEARTBEAT_SECONDS, fail_stale_trials, open_storage, stale_trial_callback
@@ -108,6 +110,9 @@ def run_study(
     (config, data, storage, tracking store, the study's task) before any MLflow run or Optuna trial is made.
     `on_ready` runs once the study and its MLflow run exist (the launcher of local workers starts the others
     then); not at all when the budget was already spent.
+
+    One function on purpose: its try/finally holds the lock and the tracking process for the whole session, so
+    that whatever fails (an interrupt, a storage, a bug) the lock is freed and the study run ends as it should.
     """
     options = options or RunOptions()
     data = None if config.own_loop else load_dataset(config.data)  # bad data fails here, before anything is made
@@ -119,14 +124,11 @@ def run_study(
     tracker: StudyTracker | NullTracker = NullTracker()
     if options.tracking:
         tracker = StudyTracker(config, tracking_uri=options.tracking_uri, inline=options.inline_tracking)
-    reporter = options.reporter
     if effective_pruner(config) != config.study.pruner:
-        reporter.notice(
+        options.reporter.notice(
             f"study.pruner {config.study.pruner} is off: Optuna defines pruning for one objective, and this study "
             f"has {len(config.study.directions)}"
         )
-    total = budget(config)
-    checkpoints: CheckpointStore | None = None
     status, if_changed, study, result = "FAILED", False, None, None
     try:
         _quiet_optuna()
@@ -136,53 +138,25 @@ def run_study(
             directory = checkpoint_dir(config)  # and an artifact store it cannot write
         with lock.held():
             study = open_study(config, storage)
-            changes = check_identity(study, config, data)  # a study of another task: refused, nothing made
-            if directory is not None:
-                checkpoints = CheckpointStore(directory, study_token(study))
-            trials = study_trials(study)
-            resumed = _requeue(study, trials, checkpoints, total)
-            if resumed:
-                trials = study_trials(study)
-            spent = trials_used(trials) >= total and not in_flight(trials)
-            if spent:  # nothing runs, so nothing changes: the settings stay those the trials ran under
-                changes = []
-            else:
-                record_settings(study, config)
-            open_study_run(study, tracker, data, changes, reopen=not spent)
-        if resumed:
-            numbers = ", ".join(str(key) for key in resumed)
-            reporter.notice(f"resuming interrupted trial{'s' if len(resumed) > 1 else ''} {numbers} from checkpoints")
-        if changes:
-            said = ", ".join(f"{name} {before} -> {now}" for name, before, now in changes)
-            reporter.notice(f"study {config.study.name!r}: {said} from trial {len(trials)} on")
-        if spent:  # nothing to run; what an earlier session left undone is mended above and here
+            session = _join(study, config, data, tracker, directory)
+        _tell_what_changed(session, config, options.reporter)
+        if session.spent:  # nothing to run; what an earlier session left undone is mended here
             finish_study_run(study, config, tracker, lock)
-            adopt_best_model(study, tracker, ended_before=[t.number for t in trials])
-            status, if_changed = "FINISHED", True
-            result = replace(
-                study_result(study, config, tracker.study_run_id, tracker.tracking_uri, (), _experiment(tracker)),
-                already_spent=True,
-            )
+            adopt_best_model(study, tracker, ended_before=[t.number for t in session.trials])
+            status, if_changed = "FINISHED", True  # its run's status changes only if it was left open
+            result = study_result(study, config, tracker.study_run_id, tracker.tracking_uri, (), _experiment(tracker))
+            result = replace(result, already_spent=True)
         else:
             if on_ready is not None:
                 on_ready(tracker.study_run)
             stale_trial_callback(storage).on_stale = tracker.close_stale_run
-            completed = [first_value(t) for t in ranked(study) if is_feasible(t)]
-            best = BestSoFar(config.study.maximize, completed)
-            objective = TrialObjective(
-                config, data, tracker, best, reporter, options.worker, sampled=lock.release, checkpoints=checkpoints
-            )
-            ended_before = [t.number for t in trials if t.state == TrialState.COMPLETE]
-            reporter.start(config, total, min(trials_used(trials), total))
-            try:
-                _run_until_spent(study, objective, lock, total, reporter.progress, checkpoints)
-            finally:
-                reporter.close()
+            seconds = _run_trials(session, config, data, tracker, lock, options)
             status = "FINISHED"
             finish_study_run(study, config, tracker, lock)
+            ended_before = [t.number for t in session.trials if t.state == TrialState.COMPLETE]
             adopt_best_model(study, tracker, ended_before)  # an earlier session's, if it stayed best
             result = study_result(
-                study, config, tracker.study_run_id, tracker.tracking_uri, objective.seconds, _experiment(tracker)
+                study, config, tracker.study_run_id, tracker.tracking_uri, seconds, _experiment(tracker)
             )
     except KeyboardInterrupt:
         status = "KILLED"
@@ -201,6 +175,77 @@ def run_study(
         end_ms = _last_end(study) if status == "FINISHED" else None  # a FINISHED study ended with its last trial
         unlogged = tracker.close(status if status == "FINISHED" or not others_running else None, if_changed, end_ms)
     return replace(result, unlogged_runs=unlogged, model_uri=tracker.model_uri)
+
+
+@dataclass(frozen=True)
+class _Session:
+    """What this session found when it joined the study."""
+
+    study: optuna.Study
+    trials: list[FrozenTrial]  # the study's trials as this session found them
+    checkpoints: CheckpointStore | None
+    changes: list[tuple[str, Any, Any]]  # settings changed since the study's last session
+    resumed: list[int]  # interrupted trials queued to resume from their checkpoints
+    spent: bool  # the budget was spent before this session: it runs nothing
+
+
+def _join(
+    study: optuna.Study,
+    config: Config,
+    data: Dataset | None,
+    tracker: StudyTracker | NullTracker,
+    checkpoint_directory: Path | None,
+) -> _Session:
+    """Under the study lock: check the study is this task, queue interrupted trials again, record this session's
+    settings and open the study's MLflow run."""
+    changes = check_identity(study, config, data)  # a study of another task: refused, nothing made
+    checkpoints = None
+    if checkpoint_directory is not None:
+        checkpoints = CheckpointStore(checkpoint_directory, study_token(study))
+    trials = study_trials(study)
+    total = budget(config)
+    resumed = _requeue(study, trials, checkpoints, total)
+    if resumed:
+        trials = study_trials(study)
+    spent = trials_used(trials) >= total and not in_flight(trials)
+    if spent:  # nothing runs, so nothing changes: the settings stay those the trials ran under
+        changes = []
+    else:
+        record_settings(study, config)
+    open_study_run(study, tracker, data, changes, reopen=not spent)
+    return _Session(study, trials, checkpoints, changes, resumed, spent)
+
+
+def _tell_what_changed(session: _Session, config: Config, reporter: Reporter) -> None:
+    if session.resumed:
+        numbers = ", ".join(str(key) for key in session.resumed)
+        plural = "s" if len(session.resumed) > 1 else ""
+        reporter.notice(f"resuming interrupted trial{plural} {numbers} from checkpoints")
+    if session.changes:
+        said = ", ".join(f"{name} {before} -> {now}" for name, before, now in session.changes)
+        reporter.notice(f"study {config.study.name!r}: {said} from trial {len(session.trials)} on")
+
+
+def _run_trials(
+    session: _Session,
+    config: Config,
+    data: Dataset | None,
+    tracker: StudyTracker | NullTracker,
+    lock: StudyLock,
+    options: RunOptions,
+) -> list[float]:
+    """Run trials until the budget is spent; the wall time of each this worker ran."""
+    study, reporter, total = session.study, options.reporter, budget(config)
+    best = BestSoFar(config.study.maximize, [first_value(t) for t in ranked(study) if is_feasible(t)])
+    objective = TrialObjective(
+        config, data, tracker, best, reporter, options.worker, sampled=lock.release, checkpoints=session.checkpoints
+    )
+    reporter.start(config, total, min(trials_used(session.trials), total))
+    try:
+        _run_until_spent(study, objective, lock, total, reporter.progress, session.checkpoints)
+    finally:
+        reporter.close()
+    return objective.seconds
 
 
 def _requeue(

@@ -100,6 +100,9 @@ def run_trial(
     `params` are the sampled ones (for the record), `checkpoints` gives the trial's checkpoints, `best` is the
     study's best value as this worker knows it (a feasible complete trial offers its value to it). An interrupt
     (Ctrl-C, SIGTERM) and any other exception (a bug) are raised again once `ended` has been told.
+
+    One function on purpose: the try that classifies how the trial ended and the finally that always tells
+    `ended` must hold the whole trial, so that no ending goes unheard.
     """
     started_ms = int(time.time() * 1000)
     records: list[EpochRecord] = []
