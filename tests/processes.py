@@ -108,13 +108,15 @@ def mlflow_run(project: Path, directory: Path, experiment: str, params: dict) ->
     return subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True, timeout=600)
 
 
-def start(tmp_path: Path, config: Path, *flags: str, env: dict | None = None) -> subprocess.Popen:
-    """`optflow tune` in its own process group, as a terminal starts a command (stores in `tmp_path`)."""
+def start(
+    tmp_path: Path, config: Path, *flags: str, env: dict | None = None, command: str = "tune"
+) -> subprocess.Popen:
+    """`optflow tune` (or `command`) in its own process group, as a terminal starts it (stores in `tmp_path`)."""
     env = {**os.environ, **(env or {}), "OPTFLOW_STORAGE": f"sqlite:///{tmp_path}/optuna.db"}
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path}/mlflow.db"
     env.pop("MLFLOW_RUN_ID", None)
-    command = [sys.executable, "-m", "optflow", "tune", "--config", str(config), "--quiet", *flags]
-    return subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    argv = [sys.executable, "-m", "optflow", command, "--config", str(config), "--quiet", *flags]
+    return subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
 
 

@@ -35,13 +35,14 @@ SUFFIX = ".pt"
 TOKEN_ATTR = "optflow:checkpoint_token"  # study system attr: names the study in its checkpoints
 
 
-def checkpoint_dir(config: Config) -> Path | None:
-    """Where the study's checkpoints live, made now; None when its trials write none (turned off, or an own
-    loop). A directory that cannot be made is bad input, refused before anything else is made."""
+def checkpoint_dir(config: Config, name: str = "") -> Path | None:
+    """Where the study's checkpoints live (or those of `name`, e.g. `optflow train`'s), made now; None when its
+    trials write none (turned off, or an own loop). A directory that cannot be made is bad input, refused before
+    anything else is made."""
     if config.training.checkpoint_every == 0 or config.own_loop:
         return None
     directory = artifact_dir(config.study.storage, config.study.artifact_dir) / "checkpoints"
-    directory = directory / quote(config.study.name, safe="")
+    directory = directory / quote(name or config.study.name, safe="")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -82,19 +83,31 @@ class CheckpointStore:
     token: str
 
     def for_trial(self, trial: optuna.Trial, config: Config) -> Checkpoints:
-        """The trial's checkpoints, named after the trial it continues and bound to what it trains: this study,
-        its model, data and training setup with the trial's params, and the device type (a generator's state
-        does not move between CPU and GPU). Runtime fields (threads, loaders) may change between sessions."""
-        training = {k: v for k, v in asdict(config.training).items() if k not in RUNTIME_FIELDS}
-        identity = {
-            "study": self.token,
-            "model": asdict(config.model),
-            "data": asdict(config.data),
-            "training": training,
-            "device": resolve_device(config.training.device).type,
-        }
+        """The trial's checkpoints, named after the trial it continues and bound to what it trains (`bound_to`)."""
         path = checkpoint_path(self.directory, trial_key(trial))
-        return Checkpoints(path, config.training.checkpoint_every, identity, clean_point=clean_point)
+        return Checkpoints(
+            path, config.training.checkpoint_every, bound_to(self.token, config), clean_point=clean_point
+        )
+
+
+def training_checkpoints(directory: Path, config: Config) -> Checkpoints:
+    """`optflow train`'s checkpoints: one file, resumed from by a rerun of the same config after an interrupt."""
+    path = directory / f"train{SUFFIX}"
+    return Checkpoints(path, config.training.checkpoint_every, bound_to("train", config), clean_point=clean_point)
+
+
+def bound_to(owner: str, config: Config) -> dict[str, object]:
+    """What a checkpoint must have been trained on to be resumed from: its owner (a study's token), the model,
+    data and training setup with the trial's params, and the device type (a generator's state does not move
+    between CPU and GPU). Runtime fields (threads, loaders) may change between sessions."""
+    training = {k: v for k, v in asdict(config.training).items() if k not in RUNTIME_FIELDS}
+    return {
+        "study": owner,
+        "model": asdict(config.model),
+        "data": asdict(config.data),
+        "training": training,
+        "device": resolve_device(config.training.device).type,
+    }
 
 
 def _latest_by_key(trials: list[FrozenTrial]) -> dict[int, FrozenTrial]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from optflow.config import Config
 from optflow.data import load_dataset
 from optflow.records import EpochRecord, TrialListener
+from optflow.study.checkpoints import checkpoint_dir, training_checkpoints
+from optflow.study.interrupts import protected
 from optflow.study.options import RunOptions
 from optflow.study.preflight import preflight
 from optflow.study.trial import Listeners, run_trial
@@ -39,18 +41,25 @@ class _EpochCallback(TrialListener):
 def run_training(
     config: Config, options: RunOptions | None = None, on_epoch: Callable[[EpochRecord], None] | None = None
 ) -> TrainResult:
-    """Train once on the config's training section, through the same runner as a study's trials (so also with
-    the retry on half the batch when CUDA runs out of memory); logs params, epochs, curve, config and model."""
+    """Train once on the config's training section, through the same runner as a study's trials: with the retry
+    on half the batch when CUDA runs out of memory, and checkpoints, so that the same command after Ctrl-C or
+    SIGTERM resumes where it stopped. Logs params, epochs, curve, config and model."""
     options = options or RunOptions()
     data = None if config.own_loop else load_dataset(config.data)
     if data is not None:
         preflight(config, data)
+    directory = checkpoint_dir(config, f"{config.study.name}-train")  # a directory it cannot write: refused here
     tracker = TrainTracker(config, tracking_uri=options.tracking_uri) if options.tracking else None
     run = tracker.start(data) if tracker else None
+    checkpoints = (lambda trained: training_checkpoints(directory, trained)) if directory else None  # noqa: E731
     try:
-        outcome = run_trial(config, data, Listeners(run or TrialListener(), _EpochCallback(on_epoch)))
+        with protected():  # Ctrl-C stops training between two steps, after a checkpoint of that step
+            events = Listeners(run or TrialListener(), _EpochCallback(on_epoch))
+            outcome = run_trial(config, data, events, checkpoints=checkpoints)
     finally:
         if tracker:
             tracker.close()
+    if directory:  # ended for good (an interrupt leaves the checkpoint for the rerun)
+        training_checkpoints(directory, config).path.unlink(missing_ok=True)
     value = outcome.value if outcome.complete else math.nan
     return TrainResult(list(outcome.records), value, run.run_id() if run else None, outcome.reason)

@@ -133,3 +133,40 @@ def test_a_study_whose_every_trial_diverged_says_so_and_exits_4(tmp_path):
     lines = [line for line in result.stdout.splitlines() if line.startswith("trial ") and " FAIL " in line]
     assert len(lines) == 3 and all("(diverged: " in line for line in lines)
     assert "optflow: no trial of study 'diverged' completed (3 failed, 0 pruned)" in result.stderr
+
+
+def test_optflow_train_resumes_after_ctrl_c_and_ends_with_an_uninterrupted_runs_numbers(tmp_path):
+    """`optflow train` runs through the trial runner, checkpoints included: Ctrl-C leaves the run KILLED and a
+    checkpoint of the last step, and the same command continues from it to the numbers of a run never stopped."""
+    import yaml
+
+    config = {
+        "study": {"name": "replay", "log_models": "none"},
+        "data": {"name": "classification", "n_samples": 4000, "n_features": 20, "n_classes": 3},
+        "training": {"epochs": 12, "batch_size": 8, "optimizer": "adam", "lr": 0.003, "checkpoint_every": 1},
+    }
+    path = tmp_path / "replay.yaml"
+    path.write_text(yaml.safe_dump(config))
+    checkpoint = tmp_path / "optuna_artifacts" / "checkpoints" / "replay-train" / "train.pt"
+
+    process = start(tmp_path, path, command="train")
+    wait_until(checkpoint.exists, timeout=240, what="the first epoch's checkpoint")
+    out, err = ctrl_c(process)
+    assert process.returncode == EXIT_INTERRUPTED, err
+    assert "Traceback" not in err and checkpoint.exists()
+
+    resumed = start(tmp_path, path, command="train")
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert not checkpoint.exists()  # ended for good: nothing left to resume
+    (reference_dir := tmp_path / "reference").mkdir()
+    reference = start(reference_dir, path, command="train")
+    expected, err = reference.communicate(timeout=300)
+    assert reference.returncode == 0, err
+    assert out.split(";")[0] == expected.split(";")[0]  # "best val_loss = ... after 12 epochs", digit for digit
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("replay-train").experiment_id])
+    assert sorted(run.info.status for run in runs) == ["FINISHED", "KILLED"]
+    (finished,) = [run for run in runs if run.info.status == "FINISHED"]
+    assert int(finished.data.tags["optflow.resumed_from_epoch"]) >= 1
