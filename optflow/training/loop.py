@@ -312,10 +312,3 @@ def _validate(
 
 def _add(sums: dict[str, torch.Tensor], name: str, value: torch.Tensor) -> None:
     sums[name] = sums[name] + value if name in sums else value
-
-
-def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Model outputs in eval mode (logits for classes, standardised values for regression)."""
-    model.eval()
-    with torch.no_grad():
-        return model(x)

@@ -10,10 +10,11 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn.functional as F
+from model_outputs import predict
 
 from optflow.config import Config, ModelConfig, TrainingConfig
 from optflow.models import build_model
-from optflow.training import fit, predict
+from optflow.training import fit
 from optflow.training import loop as training_loop
 from optflow.training.schedules import cosine, make_schedule, step_rates
 
