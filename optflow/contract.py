@@ -52,7 +52,6 @@ TAG_BEST_RUN = "optflow.best_trial_run_id"  # the study run: its best trial's ru
 TAG_KIND = "optflow.kind"
 TAG_DATA = "optflow.data"
 
-TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL")
 # Optuna state -> MLflow status. A pruned trial ran as it should and was stopped early by design: FINISHED, told
 # apart by its tags (the MLflow UI draws KILLED and FAILED with the same red cross).
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
