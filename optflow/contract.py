@@ -91,5 +91,3 @@ ATTR_TRACKING_URI = "mlflow_tracking_uri"  # password masked
 # Study system attr: how many trials the summary artifacts on the study run show.
 SYSTEM_ATTR_SUMMARY = "optflow:summary_trials"
 SYSTEM_ATTR_PARETO_RUNS = "optflow:pareto_runs"  # the runs tagged optflow.pareto = true, untagged when dominated
-# Trial system attr Optuna's heartbeat retry sets: the number of the dead worker's trial.
-SYSTEM_ATTR_RETRY_OF = "failed_trial"

@@ -22,7 +22,6 @@ from optuna.trial import FrozenTrial
 from optflow.config import Config
 from optflow.contract import (
     ATTR_RUN_ID,
-    SYSTEM_ATTR_RETRY_OF,
     TAG_BEST_RUN,
     TAG_CHANGE,
     TAG_DEVICE,
@@ -38,7 +37,7 @@ from optflow.contract import (
     WORKER_ID,
     trial_run_name,
 )
-from optflow.search.optuna_private import trial_system_attrs
+from optflow.search.optuna_private import retried_trial_number
 from optflow.tracking import mlflow_runs, recovery, system_metrics
 from optflow.tracking.background import Background
 from optflow.tracking.dashboard import artifact_dir, mlflow_run_link
@@ -176,7 +175,7 @@ class StudyTracker:
         }
         if device:
             tags[TAG_DEVICE] = device
-        retried = trial_system_attrs(trial).get(SYSTEM_ATTR_RETRY_OF)  # set by Optuna's retry of a dead worker
+        retried = retried_trial_number(trial)  # a copy Optuna's heartbeat made of a dead worker's trial
         if retried is not None:
             tags[TAG_RETRY_OF] = str(retried)
         start = system_metrics.start_monitored_run if self.config.study.system_metrics else mlflow_runs.start_run
