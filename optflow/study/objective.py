@@ -81,7 +81,7 @@ class TrialObjective:
         if outcome.state == "FAIL":
             raise TrialFailed(outcome.reason)
         if config.study.multi_objective:
-            return tuple(outcome.measures[objective.name] for objective in config.study.objective_list)
+            return tuple(outcome.measures[goal.name] for goal in config.study.goals)
         return outcome.value
 
 

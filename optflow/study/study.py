@@ -93,7 +93,7 @@ def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.S
     if study.metric_names is None:  # optuna-dashboard's plots then say "val_loss", not "Objective 0"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 3.2
-            study.set_metric_names([objective.name for objective in config.study.objective_list])
+            study.set_metric_names([goal.name for goal in config.study.goals])
     return study
 
 

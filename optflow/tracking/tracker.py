@@ -80,7 +80,7 @@ class StudyTracker:
         self._handle: StudyRunHandle | None = None  # what each trial's run is handed
         self._model_uri: Future | None = None
         self._dataset: Any = None
-        self._kept = KeptModels(config.study.objective_list)  # with log_models: best
+        self._kept = KeptModels(config.study.goals)  # with log_models: best
         self._trial_runs: list[TrialRun] = []
         self._unlogged = 0  # trials that got no run at all (the study run could not be opened)
 
