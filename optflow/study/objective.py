@@ -27,7 +27,7 @@ from optflow.data import Dataset
 from optflow.records import BestSoFar, EpochRecord, TrialOutcome
 from optflow.search.space import suggest
 from optflow.study.checkpoints import CheckpointStore
-from optflow.study.options import Reporter
+from optflow.study.options import ProgressReporter
 from optflow.study.trial import Listeners, run_trial
 from optflow.tracking.tracker import NullTracker, StudyTracker
 from optflow.training import resolve_device
@@ -46,7 +46,7 @@ class TrialObjective:
     data: Dataset | None  # None for an own loop, which loads its own
     tracker: StudyTracker | NullTracker
     best: BestSoFar  # the study's best value as this worker knows it
-    reporter: Reporter
+    reporter: ProgressReporter
     worker: str = ""  # this worker's name among several
     sampled: Callable[[], None] = lambda: None  # the study lock, held while the params are drawn, ends here
     checkpoints: CheckpointStore | None = None  # where trials keep their checkpoints; None: they keep none
@@ -88,7 +88,7 @@ class TrialObjective:
 class OptunaTrial:
     """The Optuna side of one running trial: reports each epoch, prunes, and records how the trial ended."""
 
-    def __init__(self, trial: optuna.Trial, config: Config, reporter: Reporter, worker: str) -> None:
+    def __init__(self, trial: optuna.Trial, config: Config, reporter: ProgressReporter, worker: str) -> None:
         self._trial = trial
         self._config = config
         self._reporter = reporter
