@@ -29,7 +29,7 @@ from optflow.study.identity import RUNTIME_FIELDS
 from optflow.study.interrupts import clean_point
 from optflow.tracking.dashboard import artifact_dir
 from optflow.training import resolve_device
-from optflow.training.checkpoint import Checkpoints
+from optflow.training.checkpoint import TrialCheckpoint
 
 SUFFIX = ".pt"
 TOKEN_ATTR = "optflow:checkpoint_token"  # study system attr: names the study in its checkpoints
@@ -76,12 +76,12 @@ def study_token(study: optuna.Study) -> str:
 
 @dataclass(frozen=True)
 class CheckpointStore:
-    """One study's checkpoint directory and token: each trial's `Checkpoints` from it."""
+    """One study's checkpoint directory and token: each trial's `TrialCheckpoint` from it."""
 
     directory: Path
     token: str
 
-    def for_trial(self, trial: optuna.Trial, config: Config) -> Checkpoints:
+    def for_trial(self, trial: optuna.Trial, config: Config) -> TrialCheckpoint:
         """The trial's checkpoints, named after the trial it continues and bound to what it trains: this study,
         its model, data and training setup with the trial's params, and the device type (a generator's state
         does not move between CPU and GPU). Runtime fields (threads, loaders) may change between sessions."""
@@ -94,7 +94,7 @@ class CheckpointStore:
             "device": resolve_device(config.training.device).type,
         }
         path = checkpoint_path(self.directory, trial_key(trial))
-        return Checkpoints(path, config.training.checkpoint_every, identity, clean_point=clean_point)
+        return TrialCheckpoint(path, config.training.checkpoint_every, identity, clean_point=clean_point)
 
 
 def _latest_by_key(trials: list[FrozenTrial]) -> dict[int, FrozenTrial]:

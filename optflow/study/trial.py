@@ -32,7 +32,7 @@ from optflow.records import BestSoFar, EpochRecord, TrialOutcome, best_value
 from optflow.study.interrupts import interruptible
 from optflow.study.own_loop import OwnLoopError, TrialReporter, run_own_loop
 from optflow.training import TrainingDiverged, fit
-from optflow.training.checkpoint import Checkpoints
+from optflow.training.checkpoint import TrialCheckpoint
 from optflow.training.criteria import metric_functions
 from optflow.training.optim import halved_batch
 
@@ -40,7 +40,7 @@ from optflow.training.optim import halved_batch
 # larger model or batch than the device holds; other params may fit). Anything else is a bug and stops it.
 TRIAL_FAILURES = (TrainingDiverged, OwnLoopError, torch.cuda.OutOfMemoryError)
 
-CheckpointsFor = Callable[[Config], "Checkpoints | None"]  # the trial's checkpoints for the config it trains
+TrialCheckpointFor = Callable[[Config], "TrialCheckpoint | None"]  # the trial's checkpoint for the config it trains
 
 
 class TrialListener(Protocol):
@@ -95,7 +95,7 @@ def run_trial(
     *,
     number: int = 0,
     params: dict | None = None,
-    checkpoints: CheckpointsFor | None = None,
+    checkpoints: TrialCheckpointFor | None = None,
     best: BestSoFar | None = None,
 ) -> TrialOutcome:
     """Run one trial of `config` (a trial's params already in it) on `data` (None for an own loop, which loads
@@ -170,7 +170,7 @@ def _train(
     data: Dataset,
     events: TrialListener,
     on_epoch: Callable[[EpochRecord], None],
-    checkpoints: CheckpointsFor | None,
+    checkpoints: TrialCheckpointFor | None,
     trained: _Trained,
 ) -> None:
     """Build and train the trial's model into `trained.model`. When CUDA runs out of memory before the first

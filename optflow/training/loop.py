@@ -22,7 +22,7 @@ from optflow.config import TrainingConfig
 from optflow.data import CLASSIFICATION, LANGUAGE_MODELING, Dataset
 from optflow.errors import UsageError
 from optflow.records import EpochRecord
-from optflow.training.checkpoint import Checkpoints, host_copy
+from optflow.training.checkpoint import TrialCheckpoint, host_copy
 from optflow.training.compilation import CompiledModel, compiled
 from optflow.training.criteria import Criterion, loss_function
 from optflow.training.optim import full_batch, make_optimizer, weight_parameters
@@ -63,7 +63,7 @@ def fit(
     monitor: str = "val_loss",
     maximize: bool = False,
     metrics: Mapping[str, Criterion] | None = None,
-    checkpoints: Checkpoints | None = None,
+    checkpoints: TrialCheckpoint | None = None,
 ) -> Iterator[EpochRecord]:
     """Train `model` in place, yielding a record per epoch; early-stops on `monitor`.
 
