@@ -75,7 +75,7 @@ def study_token(study: optuna.Study) -> str:
 
 
 @dataclass(frozen=True)
-class CheckpointStore:
+class StudyCheckpoints:
     """One study's checkpoint directory and token: each trial's `TrialCheckpoint` from it."""
 
     directory: Path

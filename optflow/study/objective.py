@@ -26,7 +26,7 @@ from optflow.contract import (
 from optflow.data import Dataset
 from optflow.records import BestSoFar, EpochRecord, TrialOutcome
 from optflow.search.space import suggest
-from optflow.study.checkpoints import CheckpointStore
+from optflow.study.checkpoints import StudyCheckpoints
 from optflow.study.options import ProgressReporter
 from optflow.study.trial import Listeners, run_trial
 from optflow.tracking.tracker import NullTracker, StudyTracker
@@ -49,7 +49,7 @@ class TrialObjective:
     reporter: ProgressReporter
     worker: str = ""  # this worker's name among several
     sampled: Callable[[], None] = lambda: None  # the study lock, held while the params are drawn, ends here
-    checkpoints: CheckpointStore | None = None  # where trials keep their checkpoints; None: they keep none
+    checkpoints: StudyCheckpoints | None = None  # where trials keep their checkpoints; None: they keep none
     seconds: list[float] = field(default_factory=list)  # wall time of each trial this worker ran
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:

@@ -21,7 +21,7 @@ from optflow.search.ranking import best_trial, first_value, is_feasible, ranked
 from optflow.search.samplers import make_sampler
 from optflow.study.budget import budget, in_flight, spends_budget, study_trials, trials_used
 from optflow.study.checkpoints import (
-    CheckpointStore,
+    StudyCheckpoints,
     checkpoint_dir,
     remove_finished,
     requeue_interrupted,
@@ -126,7 +126,7 @@ def run_study(
             f"has {len(config.study.directions)}"
         )
     total = budget(config)
-    checkpoints: CheckpointStore | None = None
+    checkpoints: StudyCheckpoints | None = None
     status, if_changed, study, result = "FAILED", False, None, None
     try:
         _quiet_optuna()
@@ -138,7 +138,7 @@ def run_study(
             study = open_study(config, storage)
             changes = check_identity(study, config, data)  # a study of another task: refused, nothing made
             if directory is not None:
-                checkpoints = CheckpointStore(directory, study_token(study))
+                checkpoints = StudyCheckpoints(directory, study_token(study))
             trials = study_trials(study)
             resumed = _requeue(study, trials, checkpoints, total)
             if resumed:
@@ -204,7 +204,7 @@ def run_study(
 
 
 def _requeue(
-    study: optuna.Study, trials: list[FrozenTrial], checkpoints: CheckpointStore | None, total: int
+    study: optuna.Study, trials: list[FrozenTrial], checkpoints: StudyCheckpoints | None, total: int
 ) -> list[int]:
     """Queue the interrupted trials that left checkpoints, as many as the budget still takes (under the lock,
     with the `trials` read under it)."""
@@ -214,7 +214,7 @@ def _requeue(
     return requeue_interrupted(study, checkpoints.directory, total - used, trials)
 
 
-def _tidy(study: optuna.Study, checkpoints: CheckpointStore | None, study_over: bool = False) -> None:
+def _tidy(study: optuna.Study, checkpoints: StudyCheckpoints | None, study_over: bool = False) -> None:
     """Remove the checkpoints of trials that ended; a disk or a storage that fails here fails no trial."""
     if checkpoints is None:
         return
@@ -280,7 +280,7 @@ def _run_until_spent(
     lock: StudyLock,
     total: int,
     progress: Callable[[int], None],
-    checkpoints: CheckpointStore | None,
+    checkpoints: StudyCheckpoints | None,
 ) -> None:
     """Run trials while the budget lasts, then wait until no other worker's trial is running.
 

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 from optflow.config import build_config
 from optflow.contract import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_RESUME_OF
 from optflow.search.optuna_private import enqueued_params
-from optflow.study.checkpoints import CheckpointStore, checkpoint_path, remove_finished, requeue_interrupted, trial_key
+from optflow.study.checkpoints import StudyCheckpoints, checkpoint_path, remove_finished, requeue_interrupted, trial_key
 
 
 def study_with_every_kind_of_trial():
@@ -77,11 +77,11 @@ def test_a_checkpoint_resumes_only_in_its_own_study_and_setup(tmp_path):
     than resume the old study's trial 0 (whose file, as the best's, stayed)."""
     config = build_config({"training": {"epochs": 4}})
     trial = optuna.create_study().ask()
-    old = CheckpointStore(tmp_path, token="old").for_trial(trial, config)
+    old = StudyCheckpoints(tmp_path, token="old").for_trial(trial, config)
     old.save({"epoch": 2})
-    assert CheckpointStore(tmp_path, token="old").for_trial(trial, config).load()["epoch"] == 2
-    assert CheckpointStore(tmp_path, token="new").for_trial(trial, config).load() is None
+    assert StudyCheckpoints(tmp_path, token="old").for_trial(trial, config).load()["epoch"] == 2
+    assert StudyCheckpoints(tmp_path, token="new").for_trial(trial, config).load() is None
     longer = build_config({"training": {"epochs": 6}})
-    assert CheckpointStore(tmp_path, token="old").for_trial(trial, longer).load() is None
+    assert StudyCheckpoints(tmp_path, token="old").for_trial(trial, longer).load() is None
     threads = build_config({"training": {"epochs": 4, "threads": 2, "checkpoint_every": 1}})
-    assert CheckpointStore(tmp_path, token="old").for_trial(trial, threads).load() is not None  # runtime only
+    assert StudyCheckpoints(tmp_path, token="old").for_trial(trial, threads).load() is not None  # runtime only
