@@ -24,7 +24,7 @@ def _png(figure: Any) -> bytes:
     return figure_png(figure)
 
 
-def study_summary_files(study: optuna.Study, config: Config) -> dict[str, bytes | str]:
+def summary_artifacts(study: optuna.Study, config: Config) -> dict[str, bytes | str]:
     """Artifact path -> content for the study run (docs/reference/contracts.md)."""
     files: dict[str, bytes | str] = {}
     frame = study.trials_dataframe(attrs=("number", "value", "params", "state", "duration", "user_attrs"))

@@ -218,10 +218,10 @@ class StudyTracker:
     def log_summary(self, study: optuna.Study, best: FrozenTrial | None, front: Sequence[FrozenTrial]) -> bool:
         """The study's summary files, its note and the best run's tag on the study run; whether it was stored
         (a failure is warned about and counted)."""
-        from optflow.tracking.summary import study_summary_files
+        from optflow.tracking.summary import summary_artifacts
 
         assert self.study_run is not None
-        files = study_summary_files(study, self.config)
+        files = summary_artifacts(study, self.config)
         note = study_run_note(self.config, self.study_run.experiment_id, self.artifact_dir, best, front)
         tags = {MLFLOW_RUN_NOTE: note}
         if best is not None and ATTR_RUN_ID in best.user_attrs:
