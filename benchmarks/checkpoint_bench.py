@@ -22,7 +22,7 @@ from optflow.config import TrainingConfig, build_config
 from optflow.data import load_dataset
 from optflow.models import build_model
 from optflow.training import fit
-from optflow.training.checkpoint import Checkpoints
+from optflow.training.checkpoint import TrialCheckpoint
 
 CASES = {
     "MLP on digits (the default study)": {
@@ -48,7 +48,7 @@ def trial(raw: dict, every: int) -> tuple[float, list[float], int]:
     config = build_config(raw)
     data = load_dataset(config.data)
     with tempfile.TemporaryDirectory() as directory:
-        checkpoints = Checkpoints(Path(directory) / "trial-0000.pt", every)
+        checkpoints = TrialCheckpoint(Path(directory) / "trial-0000.pt", every)
         torch.manual_seed(0)
         model = build_model(config, data.spec)
         started = time.perf_counter()

@@ -19,7 +19,7 @@ from optflow.config import Config, apply_overrides, build_config, load_config
 
 if TYPE_CHECKING:
     from optflow.records import EpochRecord
-    from optflow.study.options import Reporter
+    from optflow.study.options import ProgressReporter
     from optflow.study.result import StudyResult
     from optflow.study.single_run import TrainResult
 
@@ -100,7 +100,7 @@ def tune(
     workers: int = 1,
     tracking: bool = True,
     tracking_uri: str | None = None,
-    reporter: Reporter | None = None,
+    reporter: ProgressReporter | None = None,
 ) -> StudyResult:
     """Run (or resume, or join) the study the config describes; returns its result.
 

@@ -28,7 +28,7 @@ from optflow.errors import (
     UsageError,
 )
 from optflow.progress import Notices, ProgressBar, TrialLines
-from optflow.result_text import study_summary
+from optflow.result_text import printed_summary
 from optflow.study import interrupts
 from optflow.study.options import RunOptions
 from optflow.urls import mask_logging, secrets_in
@@ -207,7 +207,7 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
         if config.study.register_model and result.model_uri:
             print(f"best model {result.model_uri} is registered as {config.study.register_model!r}")
         return EXIT_OK
-    print(study_summary(result, config.study.metric))
+    print(printed_summary(result, config.study.metric))
     if result.n_complete == 0:
         print(
             f"optflow: no trial of study {name!r} completed ({result.n_failed} failed, {result.n_pruned} pruned): "

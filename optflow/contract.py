@@ -52,7 +52,6 @@ TAG_BEST_RUN = "optflow.best_trial_run_id"  # the study run: its best trial's ru
 TAG_KIND = "optflow.kind"
 TAG_DATA = "optflow.data"
 
-TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL")
 # Optuna state -> MLflow status. A pruned trial ran as it should and was stopped early by design: FINISHED, told
 # apart by its tags (the MLflow UI draws KILLED and FAILED with the same red cross).
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
@@ -92,5 +91,3 @@ ATTR_TRACKING_URI = "mlflow_tracking_uri"  # password masked
 # Study system attr: how many trials the summary artifacts on the study run show.
 SYSTEM_ATTR_SUMMARY = "optflow:summary_trials"
 SYSTEM_ATTR_PARETO_RUNS = "optflow:pareto_runs"  # the runs tagged optflow.pareto = true, untagged when dominated
-# Trial system attr Optuna's heartbeat retry sets: the number of the dead worker's trial.
-SYSTEM_ATTR_RETRY_OF = "failed_trial"

@@ -1,5 +1,5 @@
 """What a terminal shows while a study runs: a line per ended trial, under a progress bar for one worker or
-prefixed with its worker for several, and the one-line notices. The study calls these back (`Reporter`)."""
+prefixed with its worker for several, and the one-line notices. The study calls these back (`ProgressReporter`)."""
 
 from __future__ import annotations
 

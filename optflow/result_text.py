@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from optflow.study.result import StudyResult
 
 
-def study_summary(result: StudyResult, metric: str) -> str:
+def printed_summary(result: StudyResult, metric: str) -> str:
     """The counts and best value, the best trials' table (or the Pareto front's), and the next steps."""
     best = "none" if result.best_value is None else f"{result.best_value:.6g}"
     counts = [f"{result.n_complete} complete"]

@@ -4,7 +4,7 @@ the field, what it accepts and what it got."""
 
 from __future__ import annotations
 
-from optflow.config.objectives import TRIAL_MEASURES, parse_objective
+from optflow.config.objectives import TRIAL_MEASURES, parse_goal
 from optflow.config.references import describe_local, is_local, resolve
 from optflow.config.rules import KNOWN_METRICS
 from optflow.config.schema import Config
@@ -117,7 +117,7 @@ def _check_objectives(config: Config, known: tuple[str, ...]) -> None:
     """Objectives and constraints name what a trial reports, once each, within what the sampler handles."""
     study = config.study
     allowed = ("train_seconds",) if config.own_loop else (*known, *TRIAL_MEASURES)
-    names = [objective.name for objective in study.objective_list]
+    names = [goal.name for goal in study.goals]
     for field, values in (("objectives", names[1:]), ("constraints", [c.name for c in study.constraint_list])):
         for name in values:
             if (name not in allowed and not config.own_loop) or (config.own_loop and name == "n_params"):
@@ -126,10 +126,10 @@ def _check_objectives(config: Config, known: tuple[str, ...]) -> None:
     if len(set(names)) < len(names):
         raise UsageError(f"study.objectives must differ from each other and from study.metric; got {names}")
     for entry in study.objectives:
-        objective = parse_objective(entry)
-        if objective.direction == "auto" and objective.name not in (*KNOWN_METRICS, *TRIAL_MEASURES):
+        goal = parse_goal(entry)
+        if goal.direction == "auto" and goal.name not in (*KNOWN_METRICS, *TRIAL_MEASURES):
             raise UsageError(
-                f"study.objectives must give {objective.name!r} a direction ({objective.name}:minimize or "
+                f"study.objectives must give {goal.name!r} a direction ({goal.name}:minimize or "
                 f":maximize); got {entry!r}"
             )
     if study.sampler == "gp" and len(names) > MAX_GP_OBJECTIVES:

@@ -20,7 +20,9 @@ _CONSTRAINT = re.compile(rf"^\s*({_NAME})\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 
 
 @dataclass(frozen=True)
-class Objective:
+class MetricGoal:
+    """One objective of a study: what a trial reports (`name`) and which way is better."""
+
     name: str
     direction: str  # minimize, maximize, or auto (maximize for accuracy, minimize otherwise)
 
@@ -45,14 +47,14 @@ class Constraint:
         return f"{self.name} {self.operator} {self.bound:g}"
 
 
-def parse_objective(text: str) -> Objective:
+def parse_goal(text: str) -> MetricGoal:
     """`name` or `name:minimize` / `name:maximize`; ValueError otherwise."""
     if not isinstance(text, str):
         raise TypeError
     name, _, direction = text.partition(":")
     if not re.fullmatch(_NAME, name) or direction not in ("", *DIRECTIONS):
         raise ValueError
-    return Objective(name, direction or "auto")
+    return MetricGoal(name, direction or "auto")
 
 
 def parse_constraint(text: str) -> Constraint:

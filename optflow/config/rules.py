@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from optflow.config.objectives import parse_constraint, parse_objective
+from optflow.config.objectives import parse_constraint, parse_goal
 from optflow.config.references import is_reference
 from optflow.contract import METRICS_MAXIMIZED, METRICS_MINIMIZED
 from optflow.errors import UsageError
@@ -208,7 +208,7 @@ def _texts(parse: Callable[[str], Any]) -> Callable[[Any], tuple[str, ...]]:
 
 OBJECTIVES = Rule(
     lambda: "a list of metric names (val_*, train_seconds, n_params), each optionally :minimize or :maximize",
-    _texts(parse_objective),
+    _texts(parse_goal),
     invalid=["n_params:smaller"],
 )
 CONSTRAINTS = Rule(

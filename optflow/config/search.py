@@ -21,7 +21,6 @@ from optflow.config.schema import Config
 from optflow.config.search_param import SearchParam
 from optflow.errors import UsageError
 
-SEARCH_TYPES = ("float", "int", "categorical")
 MAX_GRID_POINTS = 100_000  # the grid sampler builds its whole grid in memory: about 100 bytes a point
 STEP_TOLERANCE = 1e-9  # relative: 0.1 divides 0.3 although 0.3 / 0.1 = 2.9999999999999996
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from optflow.config import choices
-from optflow.config.objectives import Constraint, Objective, parse_constraint, parse_objective
+from optflow.config.objectives import Constraint, MetricGoal, parse_constraint, parse_goal
 from optflow.config.rules import (
     BATCH_SIZE,
     CONSTRAINTS,
@@ -129,16 +129,16 @@ class StudyConfig:
         return self.metric in METRICS_MAXIMIZED
 
     @property
-    def objective_list(self) -> list[Objective]:
+    def goals(self) -> list[MetricGoal]:
         """Every objective, `metric` first, with its direction resolved."""
-        first = Objective(self.metric, self.resolved_direction)
-        rest = [parse_objective(text) for text in self.objectives]
-        return [first, *(Objective(o.name, o.resolved()) for o in rest)]
+        first = MetricGoal(self.metric, self.resolved_direction)
+        rest = [parse_goal(text) for text in self.objectives]
+        return [first, *(MetricGoal(goal.name, goal.resolved()) for goal in rest)]
 
     @property
     def directions(self) -> list[str]:
         """Optuna's `directions`, one per objective."""
-        return [objective.direction for objective in self.objective_list]
+        return [goal.direction for goal in self.goals]
 
     @property
     def multi_objective(self) -> bool:

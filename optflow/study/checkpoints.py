@@ -2,7 +2,7 @@
 files can go.
 
 A trial's checkpoint is named after the trial it continues: the dead worker's trial that a retry stands in for
-(Optuna's `failed_trial` system attr), the interrupted trial that a rerun resumes (optflow's `resume_of` user
+(Optuna's `retried_trial_number`), the interrupted trial that a rerun resumes (optflow's `resume_of` user
 attr), else its own number. The files live in the study's artifact store, `<artifact_dir>/checkpoints/<study>/`,
 which workers on several machines share. One file per trial, replaced in place; once a trial has ended for good
 its file goes, except the best trial's final one, so a study holds at most one file per running, lost or
@@ -21,15 +21,15 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from optflow.config import Config
-from optflow.contract import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_RESUME_OF, SYSTEM_ATTR_RETRY_OF
+from optflow.contract import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_RESUME_OF
 from optflow.errors import UsageError
-from optflow.search.optuna_private import set_study_system_attr, study_system_attrs, trial_system_attrs
+from optflow.search.optuna_private import retried_trial_number, set_study_system_attr, study_system_attrs
 from optflow.search.ranking import best_trial
 from optflow.study.identity import RUNTIME_FIELDS
 from optflow.study.interrupts import clean_point
 from optflow.tracking.dashboard import artifact_dir
 from optflow.training import resolve_device
-from optflow.training.checkpoint import Checkpoints
+from optflow.training.checkpoint import TrialCheckpoint
 
 SUFFIX = ".pt"
 TOKEN_ATTR = "optflow:checkpoint_token"  # study system attr: names the study in its checkpoints
@@ -62,8 +62,8 @@ def trial_key(trial: optuna.Trial | FrozenTrial) -> int:
     resumed = trial.user_attrs.get(ATTR_RESUME_OF)
     if resumed is not None:
         return int(resumed)
-    system = trial.system_attrs if isinstance(trial, FrozenTrial) else trial_system_attrs(trial)
-    return int(system.get(SYSTEM_ATTR_RETRY_OF, trial.number))
+    retried = retried_trial_number(trial)
+    return int(retried) if retried is not None else trial.number
 
 
 def study_token(study: optuna.Study) -> str:
@@ -76,24 +76,24 @@ def study_token(study: optuna.Study) -> str:
 
 
 @dataclass(frozen=True)
-class CheckpointStore:
-    """One study's checkpoint directory and token: each trial's `Checkpoints` from it."""
+class StudyCheckpoints:
+    """One study's checkpoint directory and token: each trial's `TrialCheckpoint` from it."""
 
     directory: Path
     token: str
 
-    def for_trial(self, trial: optuna.Trial, config: Config) -> Checkpoints:
+    def for_trial(self, trial: optuna.Trial, config: Config) -> TrialCheckpoint:
         """The trial's checkpoints, named after the trial it continues and bound to what it trains (`bound_to`)."""
         path = checkpoint_path(self.directory, trial_key(trial))
-        return Checkpoints(
+        return TrialCheckpoint(
             path, config.training.checkpoint_every, bound_to(self.token, config), clean_point=clean_point
         )
 
 
-def training_checkpoints(directory: Path, config: Config) -> Checkpoints:
+def training_checkpoints(directory: Path, config: Config) -> TrialCheckpoint:
     """`optflow train`'s checkpoints: one file, resumed from by a rerun of the same config after an interrupt."""
     path = directory / f"train{SUFFIX}"
-    return Checkpoints(path, config.training.checkpoint_every, bound_to("train", config), clean_point=clean_point)
+    return TrialCheckpoint(path, config.training.checkpoint_every, bound_to("train", config), clean_point=clean_point)
 
 
 def bound_to(owner: str, config: Config) -> dict[str, object]:

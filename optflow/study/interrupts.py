@@ -19,8 +19,16 @@ _pending: list[int] = []  # signals received and not raised yet
 _listeners: list[Callable[[int], None]] = []  # told of every signal first (a launcher forwards it to workers)
 
 
-def on_signal(listener: Callable[[int], None]) -> None:
+@contextmanager
+def forwarding(listener: Callable[[int], None]) -> Iterator[None]:
+    """Tell `listener` of every signal received inside the block, before it is handled (a launcher forwards it
+    to its workers). Removed when the block ends: a later launch in the same process must not signal the
+    pids of an earlier launch's workers, which may belong to other processes by then."""
     _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
 
 
 def _handle(signum: int, frame: Any) -> None:

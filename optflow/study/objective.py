@@ -26,8 +26,8 @@ from optflow.contract import (
 from optflow.data import Dataset
 from optflow.records import BestSoFar, EpochRecord, TrialListener, TrialOutcome
 from optflow.search.space import suggest
-from optflow.study.checkpoints import CheckpointStore
-from optflow.study.options import Reporter
+from optflow.study.checkpoints import StudyCheckpoints
+from optflow.study.options import ProgressReporter
 from optflow.study.trial import Listeners, run_trial
 from optflow.tracking.tracker import NullTracker, StudyTracker
 from optflow.training import resolve_device
@@ -46,10 +46,10 @@ class TrialObjective:
     data: Dataset | None  # None for an own loop, which loads its own
     tracker: StudyTracker | NullTracker
     best: BestSoFar  # the study's best value as this worker knows it
-    reporter: Reporter
+    reporter: ProgressReporter
     worker: str = ""  # this worker's name among several
     sampled: Callable[[], None] = lambda: None  # the study lock, held while the params are drawn, ends here
-    checkpoints: CheckpointStore | None = None  # where trials keep their checkpoints; None: they keep none
+    checkpoints: StudyCheckpoints | None = None  # where trials keep their checkpoints; None: they keep none
     seconds: list[float] = field(default_factory=list)  # wall time of each trial this worker ran
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
@@ -82,14 +82,14 @@ class TrialObjective:
         if outcome.state == "FAIL":
             raise TrialFailed(outcome.reason)
         if config.study.multi_objective:
-            return tuple(outcome.measures[objective.name] for objective in config.study.objective_list)
+            return tuple(outcome.measures[goal.name] for goal in config.study.goals)
         return outcome.value
 
 
 class OptunaTrial(TrialListener):
     """The Optuna side of one running trial: reports each epoch, prunes, and records how the trial ended."""
 
-    def __init__(self, trial: optuna.Trial, config: Config, reporter: Reporter, worker: str) -> None:
+    def __init__(self, trial: optuna.Trial, config: Config, reporter: ProgressReporter, worker: str) -> None:
         self._trial = trial
         self._config = config
         self._reporter = reporter

@@ -1,6 +1,6 @@
 """How a session runs, apart from what it studies: tracking, worker processes, and who is told of progress.
 
-The config says what to search; `RunOptions` says how this run goes. A `Reporter` hears of the study's
+The config says what to search; `RunOptions` says how this run goes. A `ProgressReporter` hears of the study's
 progress: the CLI passes one that prints, the Python API runs silent unless given one. Both travel to
 spawned worker processes, so they are plain picklable objects.
 """
@@ -14,7 +14,7 @@ from optflow.config import Config
 from optflow.records import TrialOutcome
 
 
-class Reporter(Protocol):
+class ProgressReporter(Protocol):
     """Told of a study's progress; every method is optional work for the implementer, none may fail."""
 
     def start(self, config: Config, total: int, done: int) -> None:
@@ -70,5 +70,5 @@ class RunOptions:
     """This process's number among the workers (0: the launcher); picks its GPU."""
     devices: tuple[int, ...] = ()
     """CUDA devices the workers take in turn (`--devices`); empty: every visible one."""
-    reporter: Reporter = field(default_factory=SilentReporter)
+    reporter: ProgressReporter = field(default_factory=SilentReporter)
     """Who hears of progress."""

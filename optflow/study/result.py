@@ -99,7 +99,7 @@ def study_result(
         storage=mask_password(config.study.storage),
         artifact_dir=str(directory),
         best_config=write_best_config(study, config, directory),
-        objectives=[o.name for o in config.study.objective_list] if several else [],
+        objectives=[goal.name for goal in config.study.goals] if several else [],
         pareto=[(t.number, tuple(t.values), dict(t.params)) for t in pareto_trials(study)] if several else [],
     )
 

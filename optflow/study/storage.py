@@ -52,8 +52,10 @@ class StaleTrialCallback:
         self.on_stale: Callable[[FrozenTrial, str], None] | None = None
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        # Counted first: Optuna's callback appends to the trial's own retry-history list (a shallow copy).
-        retried = len(trial.system_attrs.get("retry_history", [])) < self._max_retry
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable in use since 3.0
+            # Counted first: Optuna's callback appends to the trial's own retry-history list (a shallow copy).
+            retried = len(optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history(trial)) < self._max_retry
         self._retry(study, trial)
         reason = f"worker lost: no heartbeat for {GRACE_SECONDS} s; " + (
             "retried as a new trial" if retried else f"not retried again ({self._max_retry} retries used)"

@@ -23,7 +23,7 @@ from optflow.search.ranking import best_trial, first_value, is_feasible, ranked
 from optflow.search.samplers import make_sampler
 from optflow.study.budget import budget, in_flight, spends_budget, study_trials, trials_used
 from optflow.study.checkpoints import (
-    CheckpointStore,
+    StudyCheckpoints,
     checkpoint_dir,
     remove_finished,
     requeue_interrupted,
@@ -34,7 +34,7 @@ from optflow.study.identity import check_identity, record_settings
 from optflow.study.interrupts import protected
 from optflow.study.lock import StudyLock
 from optflow.study.objective import TrialFailed, TrialObjective
-from optflow.study.options import Reporter, RunOptions
+from optflow.study.options import ProgressReporter, RunOptions
 from optflow.study.preflight import preflight
 from optflow.study.result import StudyResult, stored_durations, study_result
 from optflow.study.storage import HEARTBEAT_SECONDS, fail_stale_trials, open_storage, stale_trial_callback
@@ -95,7 +95,7 @@ def open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.S
     if study.metric_names is None:  # optuna-dashboard's plots then say "val_loss", not "Objective 0"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 3.2
-            study.set_metric_names([objective.name for objective in config.study.objective_list])
+            study.set_metric_names([goal.name for goal in config.study.goals])
     return study
 
 
@@ -183,7 +183,7 @@ class _Session:
 
     study: optuna.Study
     trials: list[FrozenTrial]  # the study's trials as this session found them
-    checkpoints: CheckpointStore | None
+    checkpoints: StudyCheckpoints | None
     changes: list[tuple[str, Any, Any]]  # settings changed since the study's last session
     resumed: list[int]  # interrupted trials queued to resume from their checkpoints
     spent: bool  # the budget was spent before this session: it runs nothing
@@ -201,7 +201,7 @@ def _join(
     changes = check_identity(study, config, data)  # a study of another task: refused, nothing made
     checkpoints = None
     if checkpoint_directory is not None:
-        checkpoints = CheckpointStore(checkpoint_directory, study_token(study))
+        checkpoints = StudyCheckpoints(checkpoint_directory, study_token(study))
     trials = study_trials(study)
     total = budget(config)
     resumed = _requeue(study, trials, checkpoints, total)
@@ -216,7 +216,7 @@ def _join(
     return _Session(study, trials, checkpoints, changes, resumed, spent)
 
 
-def _tell_what_changed(session: _Session, config: Config, reporter: Reporter) -> None:
+def _tell_what_changed(session: _Session, config: Config, reporter: ProgressReporter) -> None:
     if session.resumed:
         numbers = ", ".join(str(key) for key in session.resumed)
         plural = "s" if len(session.resumed) > 1 else ""
@@ -249,7 +249,7 @@ def _run_trials(
 
 
 def _requeue(
-    study: optuna.Study, trials: list[FrozenTrial], checkpoints: CheckpointStore | None, total: int
+    study: optuna.Study, trials: list[FrozenTrial], checkpoints: StudyCheckpoints | None, total: int
 ) -> list[int]:
     """Queue the interrupted trials that left checkpoints, as many as the budget still takes (under the lock,
     with the `trials` read under it)."""
@@ -259,7 +259,7 @@ def _requeue(
     return requeue_interrupted(study, checkpoints.directory, total - used, trials)
 
 
-def _tidy(study: optuna.Study, checkpoints: CheckpointStore | None, study_over: bool = False) -> None:
+def _tidy(study: optuna.Study, checkpoints: StudyCheckpoints | None, study_over: bool = False) -> None:
     """Remove the checkpoints of trials that ended; a disk or a storage that fails here fails no trial."""
     if checkpoints is None:
         return
@@ -325,7 +325,7 @@ def _run_until_spent(
     lock: StudyLock,
     total: int,
     progress: Callable[[int], None],
-    checkpoints: CheckpointStore | None,
+    checkpoints: StudyCheckpoints | None,
 ) -> None:
     """Run trials while the budget lasts, then wait until no other worker's trial is running.
 

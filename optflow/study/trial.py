@@ -32,7 +32,7 @@ from optflow.records import BestSoFar, EpochRecord, TrialListener, TrialOutcome,
 from optflow.study.interrupts import interruptible
 from optflow.study.own_loop import OwnLoopError, TrialReporter, run_own_loop
 from optflow.training import TrainingDiverged, fit
-from optflow.training.checkpoint import Checkpoints
+from optflow.training.checkpoint import TrialCheckpoint
 from optflow.training.criteria import metric_functions
 from optflow.training.optim import halved_batch
 
@@ -46,7 +46,7 @@ class TrialDataError(RuntimeError):
 # is a bug and stops the study.
 TRIAL_FAILURES = (TrainingDiverged, OwnLoopError, torch.cuda.OutOfMemoryError, TrialDataError)
 
-CheckpointsFor = Callable[[Config], "Checkpoints | None"]  # the trial's checkpoints for the config it trains
+TrialCheckpointFor = Callable[[Config], "TrialCheckpoint | None"]  # the trial's checkpoint for the config it trains
 
 
 class Listeners(TrialListener):
@@ -89,7 +89,7 @@ def run_trial(
     *,
     number: int = 0,
     params: dict | None = None,
-    checkpoints: CheckpointsFor | None = None,
+    checkpoints: TrialCheckpointFor | None = None,
     best: BestSoFar | None = None,
     reload_data: bool = False,
 ) -> TrialOutcome:
@@ -176,7 +176,7 @@ def _train(
     data: Dataset,
     events: TrialListener,
     on_epoch: Callable[[EpochRecord], None],
-    checkpoints: CheckpointsFor | None,
+    checkpoints: TrialCheckpointFor | None,
     trained: _Trained,
 ) -> None:
     """Build and train the trial's model into `trained.model`. When CUDA runs out of memory before the first

@@ -82,20 +82,20 @@ def run_workers(config: Config, options: RunOptions) -> StudyResult:
                 told.add(process.pid)
                 os.kill(process.pid, signal.SIGTERM)  # once: a second signal would cut its clean-up short
 
-    interrupts.on_signal(forward)
-    try:
-        own = run_study(config, replace(options, worker="worker 0"), on_ready=start_others)
-        for process in others:
-            if process.pid is not None:  # not started when the budget was already spent
-                process.join()
-    except KeyboardInterrupt:
-        forward(signal.SIGTERM)
-        for process in others:
-            if process.pid is not None:
-                process.join()
-        for study_run in study_runs:  # every worker has ended its trial by now
-            close_study_run(study_run, "KILLED")
-        raise
+    with interrupts.forwarding(forward):
+        try:
+            own = run_study(config, replace(options, worker="worker 0"), on_ready=start_others)
+            for process in others:
+                if process.pid is not None:  # not started when the budget was already spent
+                    process.join()
+        except KeyboardInterrupt:
+            forward(signal.SIGTERM)
+            for process in others:
+                if process.pid is not None:
+                    process.join()
+            for study_run in study_runs:  # every worker has ended its trial by now
+                close_study_run(study_run, "KILLED")
+            raise
     if own.already_spent:
         return own
     tracking_uri = (options.tracking_uri or _default_tracking_uri()) if options.tracking else None

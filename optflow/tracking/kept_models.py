@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from optflow.config.objectives import Objective
+from optflow.config.objectives import MetricGoal
 from optflow.records import TrialOutcome
 from optflow.urls import brief_error
 
@@ -40,9 +40,9 @@ class KeptModels:
     """The models this worker may log at the end: `offer` each complete trial's, ask `best` or `of_trial` when
     the study is over, `discard` when done."""
 
-    def __init__(self, objectives: Sequence[Objective]) -> None:
-        self._signs = [1.0 if o.direction == "maximize" else -1.0 for o in objectives]
-        self._names = [o.name for o in objectives]
+    def __init__(self, goals: Sequence[MetricGoal]) -> None:
+        self._signs = [1.0 if goal.direction == "maximize" else -1.0 for goal in goals]
+        self._names = [goal.name for goal in goals]
         self._folder: tempfile.TemporaryDirectory | None = None
         self._best: KeptModel | None = None
         self._undominated: dict[int, tuple[tuple[float, ...], KeptModel]] = {}

@@ -157,11 +157,20 @@ def dataset_input(name: str, features: Any, targets: Any, source: str, context: 
     """
     from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.data.numpy_dataset import from_numpy
-    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.entities import Dataset, DatasetInput, InputTag
 
     origin = source if os.path.isfile(source) else CodeDatasetSource(tags={"loader": source})
-    dataset = from_numpy(features, targets=targets, name=name, source=origin)
-    return DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
+    fields = from_numpy(features, targets=targets, name=name, source=origin).to_dict()
+    # The run input as `mlflow.log_input` makes it, by run id rather than from the thread's active run.
+    entity = Dataset(
+        name=fields["name"],
+        digest=fields["digest"],
+        source_type=fields["source_type"],
+        source=fields["source"],
+        schema=fields.get("schema"),
+        profile=fields.get("profile"),
+    )
+    return DatasetInput(entity, [InputTag("mlflow.data.context", context)])
 
 
 # The MLflow UI (3.x) opens an experiment of unknown kind in its GenAI mode, with the runs a click away under

@@ -24,7 +24,7 @@ def task_name(config: Config) -> str:
 def study_line(config: Config) -> str:
     """One sentence: the study's name, sampler, budget, goals and bounds, and what it trains on."""
     study = config.study
-    goals = " and ".join(f"{o.direction} `{o.name}`" for o in study.objective_list)
+    goals = " and ".join(f"{goal.direction} `{goal.name}`" for goal in study.goals)
     bounds = f", subject to {', '.join(f'`{c}`' for c in study.constraint_list)}" if study.constraints else ""
     return (
         f"optflow study **{study.name}** ({study.sampler} sampler, {study.n_trials} trials, "
@@ -57,7 +57,7 @@ def study_run_note(
 
 
 def _pareto_table(config: Config, experiment_id: str, front: Sequence[FrozenTrial]) -> str:
-    columns = ["trial", *(o.name for o in config.study.objective_list)]
+    columns = ["trial", *(goal.name for goal in config.study.goals)]
     header = "| " + " | ".join(f"{name}{CELL_GAP}" for name in columns) + " |\n|" + "---|" * len(columns)
     table = (
         f"Pareto front ({len(front)} trials; their runs carry the tag `{TAG_PARETO}`, the table is "

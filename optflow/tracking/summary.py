@@ -24,7 +24,7 @@ def _png(figure: Any) -> bytes:
     return figure_png(figure)
 
 
-def study_summary_files(study: optuna.Study, config: Config) -> dict[str, bytes | str]:
+def summary_artifacts(study: optuna.Study, config: Config) -> dict[str, bytes | str]:
     """Artifact path -> content for the study run (docs/reference/contracts.md)."""
     files: dict[str, bytes | str] = {}
     frame = study.trials_dataframe(attrs=("number", "value", "params", "state", "duration", "user_attrs"))
@@ -45,7 +45,7 @@ def pareto_table(study: optuna.Study, config: Config) -> str:
     """One row per Pareto-optimal trial: its number, objectives, constraint values, params and MLflow run."""
     import pandas as pd
 
-    names = [o.name for o in config.study.objective_list]
+    names = [goal.name for goal in config.study.goals]
     rows = []
     for trial in pareto_trials(study):
         row: dict[str, Any] = {"trial": trial.number, **dict(zip(names, trial.values, strict=True))}
@@ -76,7 +76,7 @@ def _plots(study: optuna.Study, config: Config) -> dict[str, bytes | str]:
     metric = config.study.metric
     importance = importances(study)
     by_importance = sorted((p.name for p in config.search), key=lambda name: -importance.get(name, 0.0))
-    names = [o.name for o in config.study.objective_list]
+    names = [goal.name for goal in config.study.goals]
     report = study_report(study, metric, importance, by_importance, names)
     files: dict[str, bytes | str] = {"plots/report.html": report}
     figures = {

@@ -5,6 +5,12 @@ MLflow's monitor samples the whole machine on a thread. It runs in the tracking 
 calls, so that its sampling and logging never hold the GIL of a training loop; the metrics are the machine's,
 which is what the process training the trial shares. The monitor starts once the trial's run exists and stops
 before the run ends.
+
+MLflow's monitor class is private (`mlflow.system_metrics.system_metrics_monitor.SystemMetricsMonitor`,
+checked on MLflow 3.18) and used only here. The public way, `mlflow.start_run(log_system_metrics=True)`, does
+not fit: it pushes the run on the thread's active-run stack (which fluent MLflow calls would then log to), reads
+the global tracking URI, and stops the monitor only in `mlflow.end_run`, which ends the run FINISHED; optflow's
+runs are made by id in the tracking process and end later with their own status and end time.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ _MONITORS: dict[str, Any] = {}  # run id -> its monitor, in the tracking process
 
 def start_monitored_run(*args: Any, **kwargs: Any) -> str:
     """`mlflow_runs.start_run`, then a system-metrics monitor on the new run; returns the run id."""
-    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor  # private: see the docstring
 
     run_id = mlflow_runs.start_run(*args, **kwargs)
     monitor = SystemMetricsMonitor(run_id, sampling_interval=SAMPLING_SECONDS, tracking_uri=args[0])

@@ -22,7 +22,6 @@ from optuna.trial import FrozenTrial
 from optflow.config import Config
 from optflow.contract import (
     ATTR_RUN_ID,
-    SYSTEM_ATTR_RETRY_OF,
     TAG_BEST_RUN,
     TAG_CHANGE,
     TAG_DEVICE,
@@ -38,7 +37,7 @@ from optflow.contract import (
     WORKER_ID,
     trial_run_name,
 )
-from optflow.search.optuna_private import trial_system_attrs
+from optflow.search.optuna_private import retried_trial_number
 from optflow.tracking import mlflow_runs, recovery, system_metrics
 from optflow.tracking.background import Background
 from optflow.tracking.dashboard import artifact_dir, mlflow_run_link
@@ -81,7 +80,7 @@ class StudyTracker:
         self._handle: StudyRunHandle | None = None  # what each trial's run is handed
         self._model_uri: Future | None = None
         self._dataset: Any = None
-        self._kept = KeptModels(config.study.objective_list)  # with log_models: best
+        self._kept = KeptModels(config.study.goals)  # with log_models: best
         self._trial_runs: list[TrialRun] = []
         self._unlogged = 0  # trials that got no run at all (the study run could not be opened)
 
@@ -176,7 +175,7 @@ class StudyTracker:
         }
         if device:
             tags[TAG_DEVICE] = device
-        retried = trial_system_attrs(trial).get(SYSTEM_ATTR_RETRY_OF)  # set by Optuna's retry of a dead worker
+        retried = retried_trial_number(trial)  # a copy Optuna's heartbeat made of a dead worker's trial
         if retried is not None:
             tags[TAG_RETRY_OF] = str(retried)
         start = system_metrics.start_monitored_run if self.config.study.system_metrics else mlflow_runs.start_run
@@ -219,10 +218,10 @@ class StudyTracker:
     def log_summary(self, study: optuna.Study, best: FrozenTrial | None, front: Sequence[FrozenTrial]) -> bool:
         """The study's summary files, its note and the best run's tag on the study run; whether it was stored
         (a failure is warned about and counted)."""
-        from optflow.tracking.summary import study_summary_files
+        from optflow.tracking.summary import summary_artifacts
 
         assert self.study_run is not None
-        files = study_summary_files(study, self.config)
+        files = summary_artifacts(study, self.config)
         note = study_run_note(self.config, self.study_run.experiment_id, self.artifact_dir, best, front)
         tags = {MLFLOW_RUN_NOTE: note}
         if best is not None and ATTR_RUN_ID in best.user_attrs:

@@ -32,7 +32,7 @@ def _never() -> None:
 
 
 @dataclass
-class Checkpoints:
+class TrialCheckpoint:
     """Where one trial's checkpoint lives and when the loop writes it.
 
     `identity` names what was trained (the study, the trial's params and setup, the device type): a checkpoint

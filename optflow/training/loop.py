@@ -23,7 +23,7 @@ from optflow.data import CLASSIFICATION, LANGUAGE_MODELING, Dataset
 from optflow.errors import UsageError
 from optflow.records import EpochRecord
 from optflow.training.batches import BatchPlan, loader, tensor_batches, to_device
-from optflow.training.checkpoint import Checkpoints, host_copy
+from optflow.training.checkpoint import TrialCheckpoint, host_copy
 from optflow.training.compilation import CompiledModel, compiled
 from optflow.training.criteria import Criterion, loss_function
 from optflow.training.optim import make_optimizer, weight_parameters
@@ -64,7 +64,7 @@ def fit(
     monitor: str = "val_loss",
     maximize: bool = False,
     metrics: Mapping[str, Criterion] | None = None,
-    checkpoints: Checkpoints | None = None,
+    checkpoints: TrialCheckpoint | None = None,
 ) -> Iterator[EpochRecord]:
     """Train `model` in place, yielding a record per epoch; early-stops on `monitor`.
 
@@ -132,7 +132,7 @@ class _Training:
         data: Dataset,
         config: TrainingConfig,
         metrics: Mapping[str, Criterion],
-        checkpoints: Checkpoints | None,
+        checkpoints: TrialCheckpoint | None,
     ) -> None:
         torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)  # dropout masks
@@ -337,10 +337,3 @@ def _validate(
 
 def _add(sums: dict[str, torch.Tensor], name: str, value: torch.Tensor) -> None:
     sums[name] = sums[name] + value if name in sums else value
-
-
-def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Model outputs in eval mode (logits for classes, standardised values for regression)."""
-    model.eval()
-    with torch.no_grad():
-        return model(x)

@@ -54,11 +54,6 @@ SCHEDULES: dict[str, Callable[[float, TrainingConfig, int], Schedule]] = {
 }
 
 
-def make_schedule(config: TrainingConfig) -> Schedule:
-    """The configured schedule as a function epoch -> learning rate (no warmup, no scaling)."""
-    return SCHEDULES[config.schedule](config.lr, config, config.epochs)
-
-
 def scaled_lr(config: TrainingConfig, rows_per_step: int) -> float:
     """`lr` under the batch-size scaling rule: linear lr·B/B0 or sqrt lr·sqrt(B/B0), B the rows per step."""
     ratio = rows_per_step / config.base_batch_size

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
 from optuna.trial import TrialState
 
 from optflow.config import build_config
-from optflow.contract import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_RESUME_OF, SYSTEM_ATTR_RETRY_OF
-from optflow.study.checkpoints import CheckpointStore, checkpoint_path, remove_finished, requeue_interrupted, trial_key
+from optflow.contract import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_RESUME_OF
+from optflow.search.optuna_private import enqueued_params
+from optflow.study.checkpoints import StudyCheckpoints, checkpoint_path, remove_finished, requeue_interrupted, trial_key
 
 
 def study_with_every_kind_of_trial():
@@ -25,10 +28,11 @@ def study_with_every_kind_of_trial():
     study.add_trial(
         optuna.trial.create_trial(params={"x": 0.5}, distributions=_x(), state=TrialState.FAIL, user_attrs=diverged)
     )
-    lost = {SYSTEM_ATTR_RETRY_OF: 6}  # the heartbeat failed trial 6 (not added) and queued this retry of it
-    study.add_trial(
-        optuna.trial.create_trial(params={"x": 0.6}, distributions=_x(), state=TrialState.WAITING, system_attrs=lost)
-    )
+    lost = optuna.trial.create_trial(params={"x": 0.6}, distributions=_x(), state=TrialState.FAIL)
+    lost.number = 6  # the heartbeat failed trial 6 (not added) and Optuna's retry queued this copy of it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.RetryHeartbeatStaleTrialCallback()(study, lost)
     return study, running
 
 
@@ -63,7 +67,7 @@ def test_an_interrupted_trial_with_a_checkpoint_is_queued_once_with_its_params(t
     assert requeue_interrupted(study, tmp_path, room=0) == []  # no budget left for it
     assert requeue_interrupted(study, tmp_path, room=5) == [3]
     queued = [t for t in study.get_trials(states=(TrialState.WAITING,)) if ATTR_RESUME_OF in t.user_attrs]
-    assert [(t.system_attrs["fixed_params"], t.user_attrs[ATTR_RESUME_OF]) for t in queued] == [({"x": 0.4}, 3)]
+    assert [(enqueued_params(t), t.user_attrs[ATTR_RESUME_OF]) for t in queued] == [({"x": 0.4}, 3)]
     assert trial_key(queued[0]) == 3
     assert requeue_interrupted(study, tmp_path, room=5) == []  # the queued trial continues it: not twice
 
@@ -73,11 +77,11 @@ def test_a_checkpoint_resumes_only_in_its_own_study_and_setup(tmp_path):
     than resume the old study's trial 0 (whose file, as the best's, stayed)."""
     config = build_config({"training": {"epochs": 4}})
     trial = optuna.create_study().ask()
-    old = CheckpointStore(tmp_path, token="old").for_trial(trial, config)
+    old = StudyCheckpoints(tmp_path, token="old").for_trial(trial, config)
     old.save({"epoch": 2})
-    assert CheckpointStore(tmp_path, token="old").for_trial(trial, config).load()["epoch"] == 2
-    assert CheckpointStore(tmp_path, token="new").for_trial(trial, config).load() is None
+    assert StudyCheckpoints(tmp_path, token="old").for_trial(trial, config).load()["epoch"] == 2
+    assert StudyCheckpoints(tmp_path, token="new").for_trial(trial, config).load() is None
     longer = build_config({"training": {"epochs": 6}})
-    assert CheckpointStore(tmp_path, token="old").for_trial(trial, longer).load() is None
+    assert StudyCheckpoints(tmp_path, token="old").for_trial(trial, longer).load() is None
     threads = build_config({"training": {"epochs": 4, "threads": 2, "checkpoint_every": 1}})
-    assert CheckpointStore(tmp_path, token="old").for_trial(trial, threads).load() is not None  # runtime only
+    assert StudyCheckpoints(tmp_path, token="old").for_trial(trial, threads).load() is not None  # runtime only

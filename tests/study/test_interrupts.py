@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -43,3 +44,25 @@ def test_a_second_signal_is_raised_at_once(deferring_sigterm):
         deferring_sigterm()
         steps.append("not reached")
     assert steps == []
+
+
+@pytest.mark.parametrize("ending", ["returns", "is interrupted"])
+def test_a_launch_of_workers_leaves_no_signal_listener_behind(monkeypatch, ending):
+    """`optflow.tune(config, workers=2)` twice in one process: each launch forwards signals to its own workers
+    only while it runs, so no dead forwarder of an earlier launch is told of later signals."""
+    from types import SimpleNamespace
+
+    from optflow.config import Config
+    from optflow.study import workers
+    from optflow.study.options import RunOptions
+
+    def run_study(config, options, on_ready=None):  # the budget already spent: no worker is started
+        if ending == "is interrupted":
+            raise KeyboardInterrupt
+        return SimpleNamespace(already_spent=True)
+
+    monkeypatch.setattr(workers, "run_study", run_study)
+    for _ in range(2):
+        with contextlib.suppress(KeyboardInterrupt):
+            workers.run_workers(Config(), RunOptions(tracking=False, workers=2))
+        assert interrupts._listeners == []

@@ -19,6 +19,8 @@ from processes import (
     write_config,
 )
 
+from optflow.search.optuna_private import retried_trial_number
+
 pytestmark = pytest.mark.slow
 
 GRID_12 = {
@@ -74,7 +76,7 @@ def test_a_worker_killed_mid_trial_is_recovered_by_the_other(tmp_path, postgres_
     assert trials[killed.number].state == TrialState.FAIL
     assert sum(t.state == TrialState.COMPLETE for t in trials) == budget
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-    retry = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+    retry = [t for t in trials if retried_trial_number(t) == killed.number]
     assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
     assert retry[0].params == killed.params
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optflow.config.objectives import Objective
+from optflow.config.objectives import MetricGoal
 from optflow.records import TrialOutcome
 from optflow.tracking.kept_models import KeptModels
 
-LOSS_AND_SIZE = [Objective("val_loss", "minimize"), Objective("val_accuracy", "maximize")]
+LOSS_AND_SIZE = [MetricGoal("val_loss", "minimize"), MetricGoal("val_accuracy", "maximize")]
 
 
 def outcome(number: int, loss: float, accuracy: float = 0.0, **kwargs) -> TrialOutcome:
@@ -21,7 +21,7 @@ def model_bytes(number: int):
 
 
 def test_one_objective_keeps_only_the_last_improving_trials_model_on_disk():
-    kept = KeptModels([Objective("val_loss", "minimize")])
+    kept = KeptModels([MetricGoal("val_loss", "minimize")])
     serialised = []
     kept.offer(outcome(0, 0.5, improved=True), "run0", lambda: serialised.append(0) or b"zero")
     first = kept.best

@@ -12,7 +12,7 @@ from optflow.config import Config, DataConfig, ModelConfig, TrainingConfig
 from optflow.data import load_dataset
 from optflow.models import build_model
 from optflow.training import fit
-from optflow.training.checkpoint import Checkpoints
+from optflow.training.checkpoint import TrialCheckpoint
 
 MLP = ModelConfig(kind="mlp", hidden=(32,))
 
@@ -49,11 +49,11 @@ def interrupted_then_resumed(data, config, path, *stops: int):
     """Stopped at each of `stops` (clean points counted from each run's start), then run to the end."""
     seen = []
     for stop in stops:
-        stopped = Checkpoints(path, 0, identity={"lr": config.lr}, clean_point=StopAt(stop))
+        stopped = TrialCheckpoint(path, 0, identity={"lr": config.lr}, clean_point=StopAt(stop))
         with pytest.raises(KeyboardInterrupt):
             for record in fit(fresh_model(data, config), data, config, checkpoints=stopped):
                 seen.append(record)
-    again = Checkpoints(path, 0, identity={"lr": config.lr})
+    again = TrialCheckpoint(path, 0, identity={"lr": config.lr})
     model, records = run(data, config, again)
     return seen, again, model, records
 
@@ -119,7 +119,7 @@ def test_a_run_stopped_during_validation_and_again_after_resuming_ends_the_same(
 
 def test_periodic_checkpoints_and_the_final_one(digits, tmp_path):
     config = TrainingConfig(epochs=5, batch_size=128, lr=0.05)
-    checkpoints = Checkpoints(tmp_path / "trial-3.pt", every=2)
+    checkpoints = TrialCheckpoint(tmp_path / "trial-3.pt", every=2)
     epochs_at_save = []
     for record in fit(fresh_model(digits, config), digits, config, checkpoints=checkpoints):
         if checkpoints.path.exists():
@@ -128,7 +128,7 @@ def test_periodic_checkpoints_and_the_final_one(digits, tmp_path):
     final = torch.load(checkpoints.path, weights_only=True)
     assert final["finished"] and final["epoch"] == 5 and len(checkpoints.seconds) == 3
 
-    model, records = run(digits, config, Checkpoints(checkpoints.path, every=2))
+    model, records = run(digits, config, TrialCheckpoint(checkpoints.path, every=2))
     assert len(records) == 5  # a finished trial's checkpoint replays its curve and trains nothing
     assert not list(tmp_path.glob(".*.partial"))
 
@@ -148,8 +148,8 @@ def test_a_resume_from_a_loader_dataset_keeps_its_order(tmp_path, workers):
 def test_a_checkpoint_of_other_params_is_not_resumed_from(digits, tmp_path):
     config = TrainingConfig(epochs=3, batch_size=128, lr=0.05)
     path = tmp_path / "trial-0.pt"
-    list(fit(fresh_model(digits, config), digits, config, checkpoints=Checkpoints(path, 1, identity={"lr": 0.05})))
-    other = Checkpoints(path, 1, identity={"lr": 0.1})
+    list(fit(fresh_model(digits, config), digits, config, checkpoints=TrialCheckpoint(path, 1, identity={"lr": 0.05})))
+    other = TrialCheckpoint(path, 1, identity={"lr": 0.1})
     records = list(fit(fresh_model(digits, config), digits, config, checkpoints=other))
     assert other.resumed_from is None and len(records) == 3
 
@@ -157,12 +157,12 @@ def test_a_checkpoint_of_other_params_is_not_resumed_from(digits, tmp_path):
 def test_a_checkpoint_that_cannot_be_written_costs_the_resume_not_the_trial(digits, tmp_path, caplog):
     config = TrainingConfig(epochs=3, batch_size=128, lr=0.05)
     (tmp_path / "full").write_text("")  # a file where the directory should be: every save fails
-    broken = Checkpoints(tmp_path / "full" / "trial-0.pt", 1)
+    broken = TrialCheckpoint(tmp_path / "full" / "trial-0.pt", 1)
     assert len(list(fit(fresh_model(digits, config), digits, config, checkpoints=broken))) == 3
     said = [r.message for r in caplog.records if r.message.startswith(f"could not write checkpoint {broken.path} (")]
     assert len(said) == 1 and said[0].endswith("); training goes on")  # once, not at every epoch
 
-    stopped = Checkpoints(broken.path, 1, clean_point=StopAt(3))
+    stopped = TrialCheckpoint(broken.path, 1, clean_point=StopAt(3))
     with pytest.raises(KeyboardInterrupt):  # the interrupt goes on, not an OSError
         list(fit(fresh_model(digits, config), digits, config, checkpoints=stopped))
 
@@ -171,7 +171,7 @@ def test_an_unreadable_checkpoint_is_said_and_the_trial_starts_over(digits, tmp_
     config = TrainingConfig(epochs=2, batch_size=128, lr=0.05)
     path = tmp_path / "trial-0.pt"
     path.write_bytes(b"PK\x03\x04 cut short")
-    checkpoints = Checkpoints(path, 1)
+    checkpoints = TrialCheckpoint(path, 1)
     assert len(list(fit(fresh_model(digits, config), digits, config, checkpoints=checkpoints))) == 2
     assert checkpoints.resumed_from is None
     assert any(r.message.startswith(f"checkpoint {path} cannot be read") for r in caplog.records)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from model_outputs import predict
 from torch.utils.data import TensorDataset
 
 from optflow.config import Config, ModelConfig, TrainingConfig
 from optflow.data import Dataset
 from optflow.models import build_model
-from optflow.training import fit, predict
+from optflow.training import fit
 
 MLP = ModelConfig(kind="mlp", hidden=(16,))
 

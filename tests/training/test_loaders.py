@@ -8,12 +8,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from model_outputs import predict
 from torch.utils.data import Dataset as TorchDataset
 
 from optflow.config import build_config
 from optflow.data import Dataset
 from optflow.models import build_model
-from optflow.training import fit, predict
+from optflow.training import fit
 
 
 class MemoryMapped(TorchDataset):

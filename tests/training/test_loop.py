@@ -12,7 +12,7 @@ from optflow.config import Config, ModelConfig, TrainingConfig
 from optflow.models import build_model
 from optflow.training import TrainingDiverged, fit
 from optflow.training.optim import weight_parameters
-from optflow.training.schedules import make_schedule
+from optflow.training.schedules import SCHEDULES
 
 MLP = ModelConfig(kind="mlp", hidden=(32,))
 
@@ -30,7 +30,7 @@ def train(data, config: TrainingConfig, model_config: ModelConfig = MLP, **kwarg
 def test_logged_lr_per_epoch_is_the_schedule(small_classification, schedule):
     config = TrainingConfig(epochs=12, lr=0.1, schedule=schedule, gamma=0.8, step_size=4, decay_rate=0.5)
     _, records = train(small_classification, config)
-    assert [r.lr for r in records] == pytest.approx([make_schedule(config)(t) for t in range(12)])
+    assert [r.lr for r in records] == pytest.approx([SCHEDULES[schedule](0.1, config, 12)(t) for t in range(12)])
 
 
 def test_schedule_lr_reaches_the_optimizer(small_classification):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from optflow.config import TrainingConfig
-from optflow.training.schedules import cosine, exponential, inverse_time, make_schedule, step
+from optflow.training.schedules import SCHEDULES, cosine, exponential, inverse_time, step
 
 EPOCHS = 25
 
@@ -26,7 +26,8 @@ def torch_lrs(make_scheduler, lr0: float = 0.1) -> list[float]:
 
 
 def test_constant_is_constant():
-    schedule = make_schedule(TrainingConfig(lr=0.3))
+    config = TrainingConfig(lr=0.3)  # the default schedule
+    schedule = SCHEDULES[config.schedule](config.lr, config, config.epochs)
     assert [schedule(t) for t in range(EPOCHS)] == [0.3] * EPOCHS
 
 

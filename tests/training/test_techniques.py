@@ -10,12 +10,13 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn.functional as F
+from model_outputs import predict
 
 from optflow.config import Config, ModelConfig, TrainingConfig
 from optflow.models import build_model
-from optflow.training import fit, predict
+from optflow.training import fit
 from optflow.training import loop as training_loop
-from optflow.training.schedules import cosine, make_schedule, step_rates
+from optflow.training.schedules import cosine, exponential, step_rates
 
 MLP = ModelConfig(kind="mlp", hidden=(32,))
 
@@ -37,7 +38,7 @@ def same_weights(a: torch.nn.Module, b: torch.nn.Module, **tolerance) -> bool:
 
 def test_warmup_ramps_linearly_in_front_of_any_schedule():
     config = TrainingConfig(lr=0.2, schedule="exponential", gamma=0.5, epochs=4, warmup_steps=6)
-    rate, schedule = step_rates(config, steps_per_epoch=3, rows_per_step=64), make_schedule(config)
+    rate, schedule = step_rates(config, steps_per_epoch=3, rows_per_step=64), exponential(0.2, 0.5)
     expected = [schedule(s // 3) * min(1.0, (s + 1) / 6) for s in range(12)]
     assert [rate(s) for s in range(12)] == pytest.approx(expected)
     assert rate(0) == pytest.approx(0.2 / 6) and rate(5) == pytest.approx(schedule(1))  # full rate at step W-1

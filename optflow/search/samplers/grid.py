@@ -24,7 +24,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from optflow.search.optuna_private import set_trial_system_attr
+from optflow.search.optuna_private import enqueued_params, set_trial_system_attr, trial_system_attrs
 from optflow.search.samplers.seeding import TrialSeededSampler
 
 logger = logging.getLogger("optflow")
@@ -75,20 +75,20 @@ class ExactGridSampler(optuna.samplers.BaseSampler):
     def _held(self, study: optuna.Study, current: FrozenTrial, finished_only: bool = False) -> set[int]:
         """The points other trials of this grid hold (only finished ones' with `finished_only`)."""
         return {
-            other.system_attrs[GRID_ID_ATTR]
+            trial_system_attrs(other)[GRID_ID_ATTR]
             for other in study.get_trials(deepcopy=False)
             if other.number != current.number
-            and GRID_ID_ATTR in other.system_attrs
-            and other.system_attrs.get(SEARCH_SPACE_ATTR) == self._search_space
+            and GRID_ID_ATTR in trial_system_attrs(other)
+            and trial_system_attrs(other).get(SEARCH_SPACE_ATTR) == self._search_space
             and self._holds_point(other)
             and (other.state.is_finished() or not finished_only)
         }
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if GRID_ID_ATTR in trial.system_attrs:
+        if GRID_ID_ATTR in trial_system_attrs(trial):
             return  # a retry keeps its point
         held = self._held(study, trial)
-        fixed = trial.system_attrs.get("fixed_params")
+        fixed = enqueued_params(trial)
         if fixed is not None:  # an enqueued trial brings its own params; a free grid point among them is its
             grid_id = self._ids.get(tuple(fixed.get(name) for name in self._names))
             if grid_id is not None and grid_id not in held:  # (an interrupted trial resumed from its checkpoint)
@@ -117,7 +117,7 @@ class ExactGridSampler(optuna.samplers.BaseSampler):
     def sample_independent(
         self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
     ) -> Any:
-        grid_id = trial.system_attrs.get(GRID_ID_ATTR)
+        grid_id = trial_system_attrs(trial).get(GRID_ID_ATTR)
         if param_name not in self._search_space or grid_id is None or not self._points:
             if param_name not in self._warned:
                 self._warned.add(param_name)
@@ -134,7 +134,7 @@ class ExactGridSampler(optuna.samplers.BaseSampler):
         self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
     ) -> None:
         self._outside_grid.after_trial(study, trial, state, values)
-        finished = self._held(study, trial, finished_only=True) | {trial.system_attrs.get(GRID_ID_ATTR)}
+        finished = self._held(study, trial, finished_only=True) | {trial_system_attrs(trial).get(GRID_ID_ATTR)}
         if self._search_space and len(finished) >= self.size:
             # Every point is evaluated: end `study.optimize`, as Optuna's GridSampler does. Ask-and-tell has
             # no loop to end, and `stop` raises there (so does Optuna's GridSampler): nothing to do then.

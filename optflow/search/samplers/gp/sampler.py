@@ -29,7 +29,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from optflow.search.optuna_private import set_trial_system_attr, store_constraints
+from optflow.search.optuna_private import set_trial_system_attr, store_constraints, trial_system_attrs
 from optflow.search.samplers.gp.conditional import ConditionalSpace, ThroughRules, union_search_space
 from optflow.search.samplers.gp.goal import Goal
 from optflow.search.samplers.gp.gp import GaussianProcess, fit_hyperparameters
@@ -179,7 +179,7 @@ class GPSampler(BaseSampler):
         for trial in trials:
             if trial.state != TrialState.RUNNING or trial.number == current.number:
                 continue
-            params = dict(json.loads(trial.system_attrs.get(PARAMS_ATTR, "{}")))
+            params = dict(json.loads(trial_system_attrs(trial).get(PARAMS_ATTR, "{}")))
             params.update(trial.params)
             params = {name: value for name, value in params.items() if name in names}
             if space.root_names <= set(params):

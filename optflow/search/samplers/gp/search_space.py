@@ -10,7 +10,7 @@ index order carries no meaning.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,10 +76,6 @@ class SearchSpace:
     def encode_partial(self, params: Mapping[str, Any]) -> np.ndarray:
         """Like `encode`, with NaN for the params `params` does not have (inactive in a conditional space)."""
         return np.array([_encode_value(d, params[d.name]) if d.name in params else np.nan for d in self.dimensions])
-
-    def encode_all(self, params: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Shape (n, dim)."""
-        return np.array([self.encode(p) for p in params]).reshape(len(params), self.dim)
 
     def snap(self, points: np.ndarray) -> np.ndarray:
         """Points moved onto values a param can take (discrete steps, category indices), shape kept."""
