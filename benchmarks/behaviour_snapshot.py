@@ -61,17 +61,19 @@ def snapshot(workdir: Path) -> dict[str, Any]:
     runs = []
     for experiment in client.search_experiments():
         for run in client.search_runs([experiment.experiment_id]):
-            runs.append({
-                "name": run.info.run_name,
-                "status": run.info.status,
-                "params": dict(sorted(run.data.params.items())),
-                "tags": {k: _tag_value(k, v) for k, v in sorted(run.data.tags.items())},
-                "metrics": {
-                    key: [m.step for m in client.get_metric_history(run.info.run_id, key)]
-                    for key in sorted(run.data.metrics)
-                },
-                "artifacts": _artifacts(client, run.info.run_id),
-            })
+            runs.append(
+                {
+                    "name": run.info.run_name,
+                    "status": run.info.status,
+                    "params": dict(sorted(run.data.params.items())),
+                    "tags": {k: _tag_value(k, v) for k, v in sorted(run.data.tags.items())},
+                    "metrics": {
+                        key: [m.step for m in client.get_metric_history(run.info.run_id, key)]
+                        for key in sorted(run.data.metrics)
+                    },
+                    "artifacts": _artifacts(client, run.info.run_id),
+                }
+            )
     return {
         "study": summary.study_name,
         "user_attrs": sorted(study.user_attrs),
