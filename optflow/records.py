@@ -121,8 +121,9 @@ class TrialListener:
     method does nothing unless a listener overrides it. The one thing that may come back is a stop: `epoch` may
     raise `optuna.TrialPruned`."""
 
-    def started(self, config: Any) -> None:
-        """Training starts with this config (again, on half the batch, after CUDA ran out of memory)."""
+    def started(self, config: Any, data: Any) -> None:
+        """Training starts with this config on this data set (None for an own loop, which loads its own); it
+        starts again, on half the batch, after CUDA ran out of memory."""
 
     def resumed(self, epoch: int) -> None:
         """It continues a checkpoint at this epoch; the earlier epochs' records follow again."""

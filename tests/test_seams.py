@@ -72,12 +72,17 @@ FORBIDDEN_IMPORTS = {
 
 
 def imported_names(path: Path) -> list[tuple[int, str]]:
+    """Every module a file imports, and each name taken from one (`from optflow import study` is
+    `optflow.study`), relative imports resolved against the file's package."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            found += [(node.lineno, module), *((node.lineno, f"{module}.{alias.name}") for alias in node.names)]
     return found
 
 

@@ -176,3 +176,9 @@ def _not_searchable(config: Config, where: str) -> UsageError:
     factories = [s for s in ("model", "data") if getattr(config, s).factory and not config.own_loop]
     hint = "; a factory's param without a default: " + " or ".join(f"{s}.<name>" for s in factories)
     return UsageError(f"{where} is not a searchable field; searchable: {names}{hint if factories else ''}")
+
+
+def search_entry(config: Config, field: str) -> Any:
+    """The search entry that varies `section.field` (`training.epochs`), whatever name it is written under
+    (`epochs` or `training.epochs`); None when the field is not searched."""
+    return next((p for p in config.search if f"{place_of(config, p.name)}.{field_of(p.name)}" == field), None)

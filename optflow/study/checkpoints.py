@@ -12,6 +12,7 @@ so the file of a deleted and re-made study of the same name is never resumed fro
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -90,10 +91,13 @@ class StudyCheckpoints:
         )
 
 
-def training_checkpoints(directory: Path, config: Config) -> TrialCheckpoint:
-    """`optflow train`'s checkpoints: one file, resumed from by a rerun of the same config after an interrupt."""
-    path = directory / f"train{SUFFIX}"
-    return TrialCheckpoint(path, config.training.checkpoint_every, bound_to("train", config), clean_point=clean_point)
+def training_checkpoint(directory: Path, config: Config) -> TrialCheckpoint:
+    """`optflow train`'s checkpoint: a file named by what it trains (`train-<digest>.pt`), so that runs of other
+    configs never share it, resumed from by a rerun of the same config after an interrupt."""
+    identity = bound_to("train", config)
+    digest = hashlib.sha256(repr(sorted(identity.items())).encode()).hexdigest()[:12]
+    path = directory / f"train-{digest}{SUFFIX}"
+    return TrialCheckpoint(path, config.training.checkpoint_every, identity, clean_point=clean_point)
 
 
 def bound_to(owner: str, config: Config) -> dict[str, object]:

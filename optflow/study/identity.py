@@ -16,7 +16,7 @@ from typing import Any
 import optuna
 
 from optflow.config import SECTIONS, Config
-from optflow.config.names import MLP_SHAPE, field_of, place_of
+from optflow.config.names import MLP_LAYERS, MLP_SHAPE, field_of, mlp_layer, place_of
 from optflow.data import Dataset
 from optflow.errors import UsageError
 from optflow.search.optuna_private import set_study_system_attr, study_system_attrs
@@ -44,10 +44,16 @@ def _rows(data: Dataset) -> int:
 
 
 def searched_fields(config: Config) -> set[str]:
-    """The fields the search sets, as `section.field` (`training.lr`, `model.params.width`, `model.hidden`),
-    whatever name each search entry has."""
-    places = {param.name: place_of(config, param.name) for param in config.search}
-    return {place if place == MLP_SHAPE else f"{place}.{field_of(name)}" for name, place in places.items()}
+    """The fields the search sets, as `section.field` (`training.lr`, `model.params.width`), whatever name each
+    search entry has; the MLP's shape as `model.hidden` (its depth searched) or `model.hidden.<k>` (a width)."""
+    out = set()
+    for param in config.search:
+        place, field = place_of(config, param.name), field_of(param.name)
+        if place != MLP_SHAPE:
+            out.add(f"{place}.{field}")
+        else:
+            out.add(MLP_SHAPE if field == MLP_LAYERS else f"{MLP_SHAPE}.{mlp_layer(field)}")
+    return out
 
 
 def definition(config: Config, data: Dataset | None) -> dict[str, Any]:
@@ -81,6 +87,8 @@ def definition(config: Config, data: Dataset | None) -> dict[str, Any]:
         elif name == "factory":
             if value:  # studies of built-in models keep the definition they were made with
                 out["model.factory"] = value
+        elif name == "hidden" and MLP_SHAPE not in searched:  # a fixed depth: its widths not searched stay
+            out[MLP_SHAPE] = [w if f"{MLP_SHAPE}.{k}" not in searched else "searched" for k, w in enumerate(value, 1)]
         elif f"model.{name}" not in searched:
             out[f"model.{name}"] = value
     for name, value in config.to_dict()["training"].items():

@@ -48,14 +48,14 @@ class TrialObjective:
     best: BestSoFar  # the study's best value as this worker knows it
     reporter: ProgressReporter
     worker: str = ""  # this worker's name among several
-    sampled: Callable[[], None] = lambda: None  # the study lock, held while the params are drawn, ends here
+    release_lock: Callable[[], None] = lambda: None  # the study lock, held while the params are drawn
     checkpoints: StudyCheckpoints | None = None  # where trials keep their checkpoints; None: they keep none
     seconds: list[float] = field(default_factory=list)  # wall time of each trial this worker ran
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         started = time.perf_counter()
         params = suggest(trial, self.config)
-        self.sampled()
+        self.release_lock()
         config = self.config.with_params(params)
         device = "" if config.own_loop else str(resolve_device(config.training.device))
         trial.set_user_attr(ATTR_WORKER, WORKER_ID)
@@ -94,9 +94,11 @@ class OptunaTrial(TrialListener):
         self._config = config
         self._reporter = reporter
         self._worker = worker
+        self._starts = 0
 
-    def started(self, config: Config) -> None:
-        if config is self._config:
+    def started(self, config: Config, data: Dataset | None) -> None:
+        self._starts += 1
+        if self._starts == 1:
             return
         batch = config.training.batch_size  # a second start: the retry on half the batch
         self._trial.set_user_attr(ATTR_BATCH_SIZE_USED, batch)

@@ -72,3 +72,6 @@ class RunOptions:
     """CUDA devices the workers take in turn (`--devices`); empty: every visible one."""
     reporter: ProgressReporter = field(default_factory=SilentReporter)
     """Who hears of progress."""
+
+
+Reporter = ProgressReporter  # its name until this release (the README cited it): kept so old imports work

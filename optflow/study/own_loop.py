@@ -84,12 +84,12 @@ def _number(name: Any, value: Any) -> float:
     return number
 
 
-def run_own_loop(config: Config, sampled: Mapping[str, Any], reporter: TrialReporter) -> list[str]:
+def run_own_loop(config: Config, reporter: TrialReporter) -> list[str]:
     """Call the user's function for one trial; the files to log with its run."""
     function = resolve("objective.function", config.objective.function, ("params", "reporter"))
     try:
         with interruptible():  # the user's loop is the training: Ctrl-C stops it at once
-            returned = function({**config.objective.params, **sampled}, reporter)
+            returned = function(dict(config.objective.params), reporter)  # the trial's values are in them
     except (optuna.TrialPruned, KeyboardInterrupt, OwnLoopError):
         raise
     except Exception as error:  # the user's code failed this trial; the study goes on (as after a divergence)

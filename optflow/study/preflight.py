@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from optflow.config import Config
 from optflow.config.consistency import check_task
+from optflow.config.names import search_entry
 from optflow.data import Dataset
 from optflow.errors import UsageError
 from optflow.models import build_model
@@ -20,13 +21,12 @@ def preflight(config: Config, data: Dataset) -> None:
     training = config.training
     check_device(training.device)
     check_precision(training.precision, training.device)
-    for param in config.search:
-        if param.name == "device":
-            for choice in param.choices:
-                check_device(choice, "search.device.choices")
-        if param.name == "precision":
-            for choice in param.choices:
-                check_precision(choice, training.device, "search.precision.choices")
+    if device := search_entry(config, "training.device"):
+        for choice in device.choices:
+            check_device(choice, f"search.{device.name}.choices")
+    if precision := search_entry(config, "training.precision"):
+        for choice in precision.choices:
+            check_precision(choice, training.device, f"search.{precision.name}.choices")
 
 
 def check_model(config: Config, data: Dataset) -> None:
@@ -36,8 +36,9 @@ def check_model(config: Config, data: Dataset) -> None:
     if config.model.factory:
         _answers(build_model(config, data.spec), data)
         return
-    for kind in next((p.choices for p in config.search if p.name == "kind"), (config.model.kind,)):
-        _answers(build_model(config.with_params({"kind": kind}), data.spec), data)
+    kinds = search_entry(config, "model.kind")
+    for kind in kinds.choices if kinds else (config.model.kind,):
+        _answers(build_model(config.with_params({"model.kind": kind}), data.spec), data)
 
 
 def _answers(model, data: Dataset) -> None:

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from optflow.config import Config
 from optflow.data import load_dataset
 from optflow.records import EpochRecord, TrialListener
-from optflow.study.checkpoints import checkpoint_dir, training_checkpoints
+from optflow.study.checkpoints import checkpoint_dir, training_checkpoint
 from optflow.study.interrupts import protected
 from optflow.study.options import RunOptions
 from optflow.study.preflight import preflight
 from optflow.study.trial import Listeners, run_trial
 from optflow.tracking.train_tracker import TrainTracker
+from optflow.training.checkpoint import TrialCheckpoint
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,20 @@ def run_training(
     directory = checkpoint_dir(config, f"{config.study.name}-train")  # a directory it cannot write: refused here
     tracker = TrainTracker(config, tracking_uri=options.tracking_uri) if options.tracking else None
     run = tracker.start(data) if tracker else None
-    checkpoints = (lambda trained: training_checkpoints(directory, trained)) if directory else None  # noqa: E731
+    made: list[TrialCheckpoint] = []  # one per config trained (a second after an out-of-memory retry)
+
+    def checkpoints(trained: Config) -> TrialCheckpoint:
+        made.append(training_checkpoint(directory, trained))
+        return made[-1]
+
     try:
         with protected():  # Ctrl-C stops training between two steps, after a checkpoint of that step
             events = Listeners(run or TrialListener(), _EpochCallback(on_epoch))
-            outcome = run_trial(config, data, events, checkpoints=checkpoints)
+            outcome = run_trial(config, data, events, checkpoints=checkpoints if directory else None)
     finally:
         if tracker:
             tracker.close()
-    if directory:  # ended for good (an interrupt leaves the checkpoint for the rerun)
-        training_checkpoints(directory, config).path.unlink(missing_ok=True)
+    for checkpoint in made:  # ended for good (an interrupt leaves its checkpoint for the rerun)
+        checkpoint.path.unlink(missing_ok=True)
     value = outcome.value if outcome.complete else math.nan
     return TrainResult(list(outcome.records), value, run.run_id() if run else None, outcome.reason)

@@ -14,6 +14,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from optflow.config import Config
+from optflow.config.names import search_entry
 from optflow.contract import ATTR_RUN_ID
 from optflow.data import Dataset, load_dataset
 from optflow.records import BestSoFar
@@ -71,7 +72,7 @@ def max_epochs(config: Config) -> int | str:
     own."""
     if config.own_loop:
         return "auto"
-    searched = next((param for param in config.search if param.name == "epochs"), None)
+    searched = search_entry(config, "training.epochs")
     if searched is None:
         return config.training.epochs
     return int(max(searched.choices) if searched.type == "categorical" else searched.high)
@@ -238,7 +239,14 @@ def _run_trials(
     study, reporter, total = session.study, options.reporter, budget(config)
     best = BestSoFar(config.study.maximize, [first_value(t) for t in ranked(study) if is_feasible(t)])
     objective = TrialObjective(
-        config, data, tracker, best, reporter, options.worker, sampled=lock.release, checkpoints=session.checkpoints
+        config,
+        data,
+        tracker,
+        best,
+        reporter,
+        options.worker,
+        release_lock=lock.release,
+        checkpoints=session.checkpoints,
     )
     reporter.start(config, total, min(trials_used(session.trials), total))
     try:

@@ -26,11 +26,11 @@ from torch import nn
 from optflow.config import Config
 from optflow.contract import INTERRUPTED_REASON
 from optflow.data import Dataset, load_dataset
-from optflow.errors import UsageError
 from optflow.models import build_model
 from optflow.records import BestSoFar, EpochRecord, TrialListener, TrialOutcome, best_value
 from optflow.study.interrupts import interruptible
 from optflow.study.own_loop import OwnLoopError, TrialReporter, run_own_loop
+from optflow.study.preflight import preflight
 from optflow.training import TrainingDiverged, fit
 from optflow.training.checkpoint import TrialCheckpoint
 from optflow.training.criteria import metric_functions
@@ -50,14 +50,15 @@ TrialCheckpointFor = Callable[[Config], "TrialCheckpoint | None"]  # the trial's
 
 
 class Listeners(TrialListener):
-    """Several listeners heard as one, in the order given."""
+    """Several listeners heard as one: in the order given, and `ended` in reverse (as nested blocks close), each
+    told even when one before it raised; the first error is raised again once all have heard."""
 
     def __init__(self, *listeners: TrialListener) -> None:
         self._listeners = listeners
 
-    def started(self, config: Config) -> None:
+    def started(self, config: Config, data: Dataset | None) -> None:
         for listener in self._listeners:
-            listener.started(config)
+            listener.started(config, data)
 
     def resumed(self, epoch: int) -> None:
         for listener in self._listeners:
@@ -68,8 +69,14 @@ class Listeners(TrialListener):
             listener.epoch(record)
 
     def ended(self, outcome: TrialOutcome, model: nn.Module | None) -> None:
-        for listener in self._listeners:
-            listener.ended(outcome, model)
+        first: BaseException | None = None
+        for listener in reversed(self._listeners):
+            try:
+                listener.ended(outcome, model)
+            except BaseException as error:  # noqa: BLE001 - a second Ctrl-C or a failing store: the rest still hear
+                first = first or error
+        if first is not None:
+            raise first
 
 
 @dataclass
@@ -115,8 +122,8 @@ def run_trial(
 
     try:
         if config.own_loop:
-            events.started(config)
-            trained.artifacts = run_own_loop(config, params or {}, TrialReporter(number, config, on_epoch))
+            events.started(config, None)
+            trained.artifacts = run_own_loop(config, TrialReporter(number, config, on_epoch))
             if not records:
                 raise OwnLoopError("objective returned without reporting an epoch (reporter.epoch)")
         else:
@@ -156,15 +163,21 @@ def run_trial(
             measures=measures,
             feasible=feasible,
         )
-        events.ended(outcome, trained.model)
+        events.ended(outcome, trained.model if state == "COMPLETE" else None)
     return outcome
 
 
 def _load(config: Config) -> Dataset:
+    """The data of a trial whose params change a data field, checked as the study's data was before it began."""
     try:
-        return load_dataset(config.data)
-    except UsageError as error:  # the trial's data params are the user's to search: other values may load
-        raise TrialDataError(f"its data could not be loaded: {error}") from None
+        with interruptible():  # a slow load is training time: Ctrl-C stops it at once
+            data = load_dataset(config.data)
+        preflight(config, data)
+    except (KeyboardInterrupt, TrialDataError):
+        raise
+    except Exception as error:  # noqa: BLE001 - the user's factory, or data its params make unusable: other values may do
+        raise TrialDataError(f"its data could not be loaded: {type(error).__name__}: {error}") from None
+    return data
 
 
 def _failure(error: BaseException) -> str:
@@ -184,7 +197,7 @@ def _train(
     step, so the same learning rate and schedule)."""
     metrics = metric_functions(config.study.extra_metrics)  # the user's, resolved once
     while True:
-        events.started(config)
+        events.started(config, data)
         model = trained.model = build_model(config, data.spec)
         saved = checkpoints(config) if checkpoints else None
         study = config.study
@@ -208,7 +221,9 @@ def _train(
             if trained_an_epoch or trained.batch_size_used is not None or batch is None:
                 raise
         accumulation = config.training.gradient_accumulation_steps * 2
-        config = config.with_params({"batch_size": batch, "gradient_accumulation_steps": accumulation})
+        config = config.with_params(
+            {"training.batch_size": batch, "training.gradient_accumulation_steps": accumulation}
+        )
         trained.batch_size_used = batch
         del model, epochs  # outside the except block, whose traceback holds the failed step's tensors
         trained.model = None

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from optflow.config.objectives import MetricGoal
 from optflow.records import TrialOutcome
@@ -29,6 +30,7 @@ class KeptModel:
     trial_number: int
     run_id: str
     path: Path
+    logged_with: tuple[Any, Any] = (None, None)  # the preprocessing and input example it is logged with
 
 
 def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
@@ -57,13 +59,20 @@ class KeptModels:
         kept = self._undominated.get(number)
         return kept[1] if kept else None
 
-    def offer(self, outcome: TrialOutcome, run_id: str, serialize: Callable[[], bytes]) -> None:
-        """Keep a complete trial's model if it may be logged at the end; `serialize` runs only then."""
+    def offer(
+        self,
+        outcome: TrialOutcome,
+        run_id: str,
+        serialize: Callable[[], bytes],
+        logged_with: tuple[Any, Any] = (None, None),
+    ) -> None:
+        """Keep a complete trial's model if it may be logged at the end; `serialize` runs only then.
+        `logged_with` is its data's preprocessing and input example, logged with it."""
         if not outcome.complete:
             return
         if len(self._names) == 1:
             if outcome.improved:
-                previous, self._best = self._best, self._write(outcome.number, run_id, serialize)
+                previous, self._best = self._best, self._write(outcome.number, run_id, serialize, logged_with)
                 if previous is not None:  # an older best, never logged now
                     previous.path.unlink(missing_ok=True)
             return
@@ -76,7 +85,7 @@ class KeptModels:
             if _dominates(values, other):
                 kept.path.unlink(missing_ok=True)
                 del self._undominated[number]
-        written = self._write(outcome.number, run_id, serialize)
+        written = self._write(outcome.number, run_id, serialize, logged_with)
         if written is not None:
             self._undominated[outcome.number] = (values, written)
 
@@ -87,7 +96,9 @@ class KeptModels:
             self._folder = None
         self._best, self._undominated = None, {}
 
-    def _write(self, number: int, run_id: str, serialize: Callable[[], bytes]) -> KeptModel | None:
+    def _write(
+        self, number: int, run_id: str, serialize: Callable[[], bytes], logged_with: tuple[Any, Any]
+    ) -> KeptModel | None:
         try:
             if self._folder is None:
                 self._folder = tempfile.TemporaryDirectory(prefix="optflow-models-")
@@ -96,4 +107,4 @@ class KeptModels:
         except OSError as error:
             logger.warning("could not keep trial %d's model to log at the end (%s)", number, brief_error(error))
             return None
-        return KeptModel(number, run_id, path)
+        return KeptModel(number, run_id, path, logged_with)

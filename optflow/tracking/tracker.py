@@ -43,7 +43,7 @@ from optflow.tracking.background import Background
 from optflow.tracking.dashboard import artifact_dir, mlflow_run_link
 from optflow.tracking.kept_models import KeptModel, KeptModels
 from optflow.tracking.mlflow_runs import StudyRun
-from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, find_logged_model, log_model_file
+from optflow.tracking.model_artifact import find_logged_model, log_model_file
 from optflow.tracking.params import run_params, study_params
 from optflow.tracking.study_note import study_run_note
 from optflow.tracking.trial_run import NullTrialRun, StudyRunHandle, TrialRun
@@ -108,11 +108,9 @@ class StudyTracker:
         not be opened (warned about and counted; the study goes on in Optuna). `changes` are the settings this
         session changed from trial `n_trials` on (recorded as tags); `reopen=False` leaves a finished run's
         status (nothing will run)."""
-        input_example = preprocessing = None
         if data is not None:  # an own loop loads its data itself
             x, y = data.x_train.numpy(), data.y_train.numpy()
             self._dataset = mlflow_runs.dataset_input(data.name, x, y, data.source)
-            input_example, preprocessing = data.raw_val[:INPUT_EXAMPLE_ROWS], data.preprocessing
         config = self.config
         opened = self._background.submit(
             mlflow_runs.open_study_run,
@@ -143,8 +141,6 @@ class StudyTracker:
             self.artifact_dir,
             config.study.log_models,
             self._kept,
-            preprocessing,
-            input_example,
         )
         return self.study_run
 
@@ -253,12 +249,10 @@ class StudyTracker:
         """Log a kept model into its trial's run (read from its file in the tracking process; `close` removes
         the files only after that process is done), registered under `register_model` when `register`."""
         registered_name = self.config.study.register_model if register else ""
-        handle = self._handle
-        path = str(kept.path)
+        preprocessing, example = kept.logged_with
         return self._background.submit(
-            log_model_file, self.tracking_uri, kept.run_id, path, handle.preprocessing, handle.input_example,
-            registered_name,
-        )  # fmt: skip
+            log_model_file, self.tracking_uri, kept.run_id, str(kept.path), preprocessing, example, registered_name
+        )
 
     def close(self, status: str | None, if_changed: bool = False, end_ms: int | None = None) -> int:
         """Wait for every logging call; end the study run with `status` at `end_ms` (None: leave it to other

@@ -11,7 +11,7 @@ from optflow.contract import TAG_DATA, TAG_KIND
 from optflow.records import EpochRecord, TrialOutcome
 from optflow.tracking import mlflow_runs, system_metrics
 from optflow.tracking.background import Background
-from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, serialize_model
+from optflow.tracking.model_artifact import serialize_model
 from optflow.tracking.params import run_params
 from optflow.tracking.trial_run import TrackedRun
 
@@ -24,12 +24,8 @@ if TYPE_CHECKING:
 class TrainRun(TrackedRun):
     """`optflow train`'s run: it logs its model unless `log_models` is none; under `mlflow run`, MLflow ends it."""
 
-    def __init__(
-        self, background: Background, tracking_uri: str, created: Future, config: Config, data: Dataset | None
-    ) -> None:
+    def __init__(self, background: Background, tracking_uri: str, created: Future, config: Config) -> None:
         super().__init__(background, tracking_uri, created, config)
-        self._input_example = data.raw_val[:INPUT_EXAMPLE_ROWS] if data is not None else None
-        self._preprocessing = data.preprocessing if data is not None else None
         self._title = f"optflow train: {config.objective.function or config.data.factory or config.data.name}"
 
     def epoch(self, record: EpochRecord) -> None:
@@ -44,8 +40,8 @@ class TrainRun(TrackedRun):
             outcome,
             self._title,
             model=serialize_model(model) if log else None,
-            preprocessing=self._preprocessing,
-            input_example=self._input_example,
+            preprocessing=self.preprocessing,
+            input_example=self.input_example,
             terminate=not os.environ.get("MLFLOW_RUN_ID"),
             streamed=self._streamed,
         )
@@ -82,7 +78,7 @@ class TrainTracker:
             start = system_metrics.start_monitored_run if config.study.system_metrics else mlflow_runs.start_run
             created = self._background.submit(start, self.tracking_uri, experiment, "train", params, tags, dataset)
         created.result()  # the run exists before training starts, as `mlflow run` users expect
-        return TrainRun(self._background, self.tracking_uri, created, config, data)
+        return TrainRun(self._background, self.tracking_uri, created, config)
 
     def close(self) -> None:
         self._background.close()

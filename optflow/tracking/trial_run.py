@@ -23,10 +23,12 @@ from optflow.tracking.background import Background
 from optflow.tracking.dashboard import mlflow_run_link, reserve_artifact, save_trial_note
 from optflow.tracking.kept_models import KeptModels
 from optflow.tracking.mlflow_runs import FinishedRun, StudyRun
-from optflow.tracking.model_artifact import serialize_model
+from optflow.tracking.model_artifact import INPUT_EXAMPLE_ROWS, serialize_model
 
 if TYPE_CHECKING:
     import torch
+
+    from optflow.data import Dataset
 
 
 def stream_seconds() -> float:
@@ -42,15 +44,20 @@ class TrackedRun(TrialListener):
         self._tracking_uri = tracking_uri
         self._created = created
         self.config = config
+        self.preprocessing: Any = None  # what the run's model is logged with
+        self.input_example: Any = None
         self._started_ms = int(time.time() * 1000)
         self._unsent: list[EpochRecord] = []  # epochs not yet streamed
         self._streamed = 0
         self._sent_at = 0.0  # training seconds at the last send
 
-    def started(self, config: Config) -> None:
+    def started(self, config: Config, data: Dataset | None) -> None:
         """Training (re)starts with `config`: the run's config.yaml is what ran (half the batch, after CUDA ran
-        out of memory)."""
+        out of memory); its model is logged with `data`'s preprocessing and input example (a trial that searches
+        a data field trains on data of its own)."""
         self.config = config
+        if data is not None:
+            self.preprocessing, self.input_example = data.preprocessing, data.raw_val[:INPUT_EXAMPLE_ROWS]
 
     def _stream(self, record: EpochRecord) -> None:
         """A long run's epochs go to MLflow while it trains, at most every `stream_seconds()` of training, so its
@@ -78,8 +85,7 @@ class TrackedRun(TrialListener):
 
 @dataclass(frozen=True)
 class StudyRunHandle:
-    """What each trial's run is handed of the study's: where runs go, the study run, which models are logged,
-    and what is logged with them."""
+    """What each trial's run is handed of the study's: where runs go, the study run, which models are logged."""
 
     background: Background
     tracking_uri: str
@@ -87,8 +93,6 @@ class StudyRunHandle:
     artifact_dir: str  # optuna-dashboard's artifact store
     log_models: str  # none, best or all
     kept: KeptModels  # with best: the models that may be logged when the study ends
-    preprocessing: Any
-    input_example: Any
 
 
 class TrialRun(TrackedRun):
@@ -138,8 +142,8 @@ class TrialRun(TrackedRun):
                 streamed=self._streamed,
                 optuna_artifact=artifact,
                 model=self._model_to_log_now(outcome, run_id, model),
-                preprocessing=study.preprocessing,
-                input_example=study.input_example,
+                preprocessing=self.preprocessing,
+                input_example=self.input_example,
             )
             if self.config.study.system_metrics:
                 self._background.submit(system_metrics.stop_monitor, run_id)
@@ -156,7 +160,8 @@ class TrialRun(TrackedRun):
         if not outcome.complete or model is None or policy == "none":
             return None
         if policy == "best":
-            self._study.kept.offer(outcome, run_id, lambda: serialize_model(model))
+            logged_with = (self.preprocessing, self.input_example)
+            self._study.kept.offer(outcome, run_id, lambda: serialize_model(model), logged_with)
             return None
         return serialize_model(model)
 

@@ -78,9 +78,11 @@ def fit(
     """
     run = _Training(model, data, config, metrics or {}, checkpoints)
     state = run.state
-    if run.resume():
-        state = run.state
+    seconds_before = run.resume()
+    state = run.state
+    if seconds_before is not None:
         yield from state.records  # the curve so far, for pruning and tracking to see again
+    run.started = time.perf_counter() - (seconds_before or 0.0)  # replaying is no training time
     sign = -1.0 if maximize else 1.0
     for epoch in range(state.epoch, 0 if state.finished else config.epochs):
         record = run.train_epoch(epoch)
@@ -165,8 +167,8 @@ class _Training:
         self.epoch_shuffle = self.shuffle.get_state()  # as the current epoch began: its order can be drawn again
         self.started = time.perf_counter()
 
-    def resume(self) -> bool:
-        """Restore the trial's checkpoint, if it has one of this setup; whether it did."""
+    def resume(self) -> float | None:
+        """Restore the trial's checkpoint, if it has one of this setup: the seconds it had trained, or None."""
         saved = self.checkpoints.load() if self.checkpoints else None
         if saved is not None:
             self.model.load_state_dict(saved["model"])
@@ -188,8 +190,7 @@ class _Training:
                 finished=bool(saved["finished"]),
             )
             self.checkpoints.resumed_from = self.state.epoch
-        self.started = time.perf_counter() - (saved["seconds"] if saved else 0.0)
-        return saved is not None
+        return saved["seconds"] if saved is not None else None
 
     def save(self, epoch: int, done: int, finished: bool = False) -> None:
         """A checkpoint of everything the next step depends on: `done` batches of `epoch` trained."""

@@ -235,3 +235,99 @@ def load(params):
 
     assert sorted(set(rows_pkg.loaded) - {40}) == [60, 80]
     sys.modules.pop("rows_pkg", None)
+
+
+def test_fields_searched_by_section_count_where_bare_ones_do(functions):
+    """Hyperband's largest budget, the device and model kind checks read `training.epochs`, `training.device`
+    and `model.kind` whatever name the search gives them."""
+    from optflow.data import load_dataset
+    from optflow.errors import UsageError
+    from optflow.study.preflight import preflight
+    from optflow.study.study import max_epochs
+
+    epochs = {"type": "int", "low": 5, "high": 80}
+    assert max_epochs(build_config({"search": {"training.epochs": epochs}})) == 80
+    tabular = build_config(
+        {"data": {"name": "iris"}, "search": {"model.kind": {"type": "categorical", "choices": ["mlp", "cnn"]}}}
+    )
+    with pytest.raises(UsageError):
+        preflight(tabular, load_dataset(tabular.data))
+
+
+def test_an_own_loop_gets_its_params_under_their_own_names_however_searched(functions, capsys):
+    import names_pkg
+
+    config = {
+        "study": {"name": "loop", "sampler": "random", "n_trials": 2},
+        "objective": {"function": f"{MODULE}:run", "params": {"width": 3}},
+        "search": {"objective.lr": FLOAT},
+    }
+    (functions / "loop.yaml").write_text(yaml.safe_dump(config))
+    assert main(["tune", "--config", "loop.yaml", "--no-tracking", "--quiet"]) == 0, capsys.readouterr().err
+    assert [sorted(params) for params in names_pkg.seen] == [["lr", "width"], ["lr", "width"]]
+
+
+def test_a_fixed_mlp_depth_stays_in_the_studys_identity_when_only_widths_are_searched(functions):
+    from optflow.study.identity import definition
+
+    widths = {"mlp_width_1": {"type": "int", "low": 4, "high": 64}}
+    two = definition(build_config({"model": {"hidden": [32, 16]}, "search": widths}), None)
+    three = definition(build_config({"model": {"hidden": [32, 16, 8]}, "search": widths}), None)
+    assert two["model.hidden"] != three["model.hidden"]
+    assert two["model.hidden"][1] == 16  # a width not searched is part of the task
+
+
+def test_a_searched_data_value_that_cannot_load_fails_its_trial_and_the_study_goes_on(functions, capsys):
+    code = """
+import torch
+import optflow
+
+def load(params):
+    if params["n_rows"] == 13:
+        raise ValueError("13 rows is unlucky")
+    x = torch.randn(params["n_rows"], 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    half = params["n_rows"] // 2
+    return optflow.DataSplits((x[:half], y[:half]), (x[half:], y[half:]), task="classification")
+"""
+    (functions / "unlucky_pkg.py").write_text(textwrap.dedent(code))
+    config = {
+        "study": {"name": "unlucky", "sampler": "grid", "n_trials": 2},
+        "data": {"factory": "unlucky_pkg:load", "params": {"n_rows": 40}},
+        "training": {"epochs": 1},
+        "search": {"data.n_rows": {"type": "categorical", "choices": [13, 60]}},
+    }
+    (functions / "unlucky.yaml").write_text(yaml.safe_dump(config))
+    assert main(["tune", "--config", "unlucky.yaml", "--no-tracking", "--quiet"]) == 0, capsys.readouterr().err
+    trials = {
+        t.params["data.n_rows"]: t
+        for t in optuna.load_study(study_name="unlucky", storage="sqlite:///optuna.db").trials
+    }
+    assert trials[60].state == optuna.trial.TrialState.COMPLETE
+    assert trials[13].state == optuna.trial.TrialState.FAIL
+    assert "13 rows is unlucky" in trials[13].user_attrs["fail_reason"]
+    sys.modules.pop("unlucky_pkg", None)
+
+
+def test_a_trial_on_data_of_its_own_logs_its_model_with_that_data(functions, capsys):
+    """The model of a trial whose params change the data's width is logged with that data's preprocessing and
+    input example (with the study's fixed data, its run could not be logged: exit 3)."""
+    code = """
+import torch
+import optflow
+
+def load(params):
+    x = torch.randn(80, params["n_features"], generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    return optflow.DataSplits((x[:40], y[:40]), (x[40:], y[40:]), task="classification")
+"""
+    (functions / "wide_pkg.py").write_text(textwrap.dedent(code))
+    config = {
+        "study": {"name": "wide", "sampler": "grid", "n_trials": 2, "log_models": "all"},
+        "data": {"factory": "wide_pkg:load", "params": {"n_features": 4}},
+        "training": {"epochs": 1},
+        "search": {"data.n_features": {"type": "categorical", "choices": [3, 5]}},
+    }
+    (functions / "wide.yaml").write_text(yaml.safe_dump(config))
+    assert main(["tune", "--config", "wide.yaml", "--quiet"]) == 0, capsys.readouterr().err
+    sys.modules.pop("wide_pkg", None)

@@ -108,3 +108,46 @@ def test_a_batch_that_runs_out_of_memory_is_halved_once_and_recorded(tmp_path):
     assert "CUDA out of memory" in by_batch[128].user_attrs[ATTR_FAIL_REASON]
     retried = [m for m in built if m.batches and m.batches[0] <= 32]
     assert retried and all(size <= 32 for m in retried for size in m.batches)
+
+
+def test_every_listener_hears_the_end_even_when_one_before_it_raises():
+    """A tracking listener that fails (or a second Ctrl-C inside it) must not keep the Optuna side from
+    recording how the trial ended: `ended` goes to each, last-added first, and the first error comes after."""
+    from optflow.records import TrialListener, TrialOutcome
+    from optflow.study.trial import Listeners
+
+    heard: list[str] = []
+
+    class Hears(TrialListener):
+        def __init__(self, name: str, error: BaseException | None = None) -> None:
+            self.name, self.error = name, error
+
+        def ended(self, outcome, model) -> None:
+            heard.append(self.name)
+            if self.error is not None:
+                raise self.error
+
+    listeners = Listeners(Hears("optuna"), Hears("mlflow", KeyboardInterrupt()), Hears("last", ValueError()))
+    with pytest.raises(ValueError):
+        listeners.ended(TrialOutcome(0, "FAIL", None, ()), None)
+    assert heard == ["last", "mlflow", "optuna"]
+
+
+def test_a_diverged_trial_keeps_its_reason_when_its_run_cannot_be_ended(monkeypatch):
+    objective, _ = objective_for(
+        {
+            "data": {"name": "diabetes"},
+            "training": {"epochs": 3, "batch_size": "full", "optimizer": "gd"},
+            "search": {"lr": {"type": "categorical", "choices": [1.0e9]}},
+        }
+    )
+
+    def broken(self, outcome, model):
+        raise ConnectionError("tracking store gone")
+
+    from optflow.tracking.trial_run import NullTrialRun
+
+    monkeypatch.setattr(NullTrialRun, "ended", broken)
+    study = optuna.create_study()
+    study.optimize(objective, n_trials=1, catch=(TrialFailed, ConnectionError))
+    assert study.trials[0].user_attrs[ATTR_FAIL_REASON].startswith("diverged: ")
