@@ -176,6 +176,19 @@ def test_bad_input_exits_2_with_one_line_and_leaves_nothing(files, capsys, case)
     assert_refused(files, capsys, ["tune", *config, *QUICK, *argv], expected)
 
 
+def test_a_path_beside_the_csv_shorthand_is_applied_or_refused_never_dropped(files, capsys):
+    """`--set data.path=...` over a config's `csv:` shorthand is the file trained on; a `path:` beside `csv:`
+    that names another file is refused, naming both."""
+    pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "y": [0, 1, 0, 1, 0, 1]}).to_csv(files / "a.csv", index=False)
+    (files / "short.yaml").write_text("data: {csv: a.csv, target: y}\n")
+    argv = ["tune", "--config", "short.yaml", *QUICK, "--set"]
+    assert_refused(files, capsys, [*argv, "data.path=no_target.csv"], "data.target must be a column of no_target.csv")
+    assert_refused(files, capsys, [*argv, "data.path=missing.csv"], "got 'missing.csv'")
+    (files / "both.yaml").write_text("data: {csv: a.csv, path: no_target.csv, target: y}\n")
+    err = assert_refused(files, capsys, ["tune", "--config", "both.yaml", *QUICK], "data.path ")
+    assert "data.csv" in err and "'no_target.csv'" in err and "'a.csv'" in err, err
+
+
 def test_train_rejects_bad_input_the_same_way(workdir, capsys):
     assert main(["train", "--config", DIGITS, "--set", "training.lr=-1"]) == 2
     assert capsys.readouterr().err == "optflow: error: training.lr must be a float in (0, inf); got -1\n"

@@ -38,6 +38,15 @@ def not_a_module(params, spec):
 def wrong_width(params, spec):
     return nn.Linear(spec.input_shape[0] + 3, spec.n_outputs)
 
+def two_outputs(params, spec):
+    return nn.Linear(spec.input_shape[0], 2)
+
+def extra_dimension(params, spec):
+    return nn.Sequential(nn.Linear(spec.input_shape[0], spec.n_outputs), nn.Unflatten(1, (spec.n_outputs, 1)))
+
+def three_outputs(params, spec):
+    return nn.Linear(spec.input_shape[0], 3)
+
 NOT_CALLABLE = 3
 """
 
@@ -69,6 +78,11 @@ def torch_sets(params):
     rows = torch.utils.data.TensorDataset(torch.tensor(x, dtype=torch.float32), torch.tensor(y))
     return optflow.DataSplits(train=torch.utils.data.Subset(rows, range(200)),
                               val=torch.utils.data.Subset(rows, range(200, 240)), task="classification", n_outputs=3)
+
+def regression(params):
+    x, y = blobs()
+    y = y.astype(np.float32)
+    return optflow.DataSplits(train=(x[:200], y[:200]), val=(x[200:], y[200:]), task="regression")
 
 def a_list(params):
     return [1, 2, 3]
@@ -154,6 +168,18 @@ BAD = {
     "wrong input": (
         {"model__factory": f"{PACKAGE}.models:wrong_width"},
         "model.factory must build a network that takes the data's inputs (4,)",
+    ),
+    "output too narrow": (
+        {"model__factory": f"{PACKAGE}.models:two_outputs"},
+        "model.factory must build a network whose output is (rows, 3) for 3 classes; got (2, 2)",
+    ),
+    "output with an extra dimension": (
+        {"model__factory": f"{PACKAGE}.models:extra_dimension"},
+        "model.factory must build a network whose output is (rows, 3) for 3 classes; got (2, 3, 1)",
+    ),
+    "regression output too wide": (
+        {"model__factory": f"{PACKAGE}.models:three_outputs", "data__factory": f"{PACKAGE}.data:regression"},
+        "model.factory must build a network whose output is (rows, 1) or (rows,) for regression; got (2, 3)",
     ),
     "data as a list": ({"data__factory": f"{PACKAGE}.data:a_list"}, "data.factory must return optflow.DataSplits"),
     "negative labels": ({"data__factory": f"{PACKAGE}.data:bad_labels"}, "data.factory must return class labels"),

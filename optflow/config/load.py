@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from optflow.config.schema import Config
-from optflow.config.validation import build_config
+from optflow.config.validation import build_config, expand_csv_shorthand
 from optflow.errors import UsageError
 
 
@@ -26,8 +26,17 @@ def parse_override(assignment: str) -> tuple[str, Any]:
 
 
 def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of `raw` with dotted keys (`training.lr`, `search.lr.high`) set; the declaration order is kept."""
+    """A copy of `raw` with dotted keys (`training.lr`, `search.lr.high`) set; the declaration order is kept.
+
+    The `csv:` shorthand is written out as `path:` in the file and in the overrides before they meet, so that
+    `--set data.path=b.csv` (or `data.csv=b.csv`) over a file's `csv: a.csv` is the file trained on."""
     out: dict[str, Any] = copy.deepcopy(dict(raw))
+    if isinstance(out.get("data"), Mapping):
+        out["data"] = expand_csv_shorthand(out["data"])
+    overrides = dict(overrides)
+    if "data.csv" in overrides:
+        given = {k.removeprefix("data."): overrides.pop(k) for k in ("data.csv", "data.path") if k in overrides}
+        overrides = {**{f"data.{k}": v for k, v in expand_csv_shorthand(given).items()}, **overrides}
     for dotted, value in overrides.items():
         node = out
         *parents, leaf = dotted.split(".")

@@ -37,6 +37,23 @@ def _build_section(section: str, raw: Any) -> Any:
     return SECTIONS[section](**values)
 
 
+def expand_csv_shorthand(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The data section with the shorthand (docs/guides/configuration.md) `{csv: a.csv, target: y}` written out
+    as `{name: csv, path: a.csv, target: y}`; a `path` beside `csv` that names another file is refused, since
+    one of the two would be dropped."""
+    out = dict(data)
+    if "csv" not in out:
+        return out
+    csv = out.pop("csv")
+    if "path" in out and out["path"] != csv:
+        raise UsageError(
+            f"data.path must be left out or equal data.csv (its shorthand); got path={out['path']!r}, csv={csv!r}"
+        )
+    out.setdefault("name", "csv")
+    out["path"] = csv
+    return out
+
+
 def build_config(raw: Mapping[str, Any]) -> Config:
     """Validate a raw nested mapping (as read from YAML) into a `Config`."""
     if not isinstance(raw, Mapping):
@@ -48,10 +65,8 @@ def build_config(raw: Mapping[str, Any]) -> Config:
     objective_raw = raw.get("objective")
     if isinstance(objective_raw, str):  # shorthand: `objective: my_pkg.train:run`
         objective_raw = {"function": objective_raw}
-    data_raw = dict(raw.get("data") or {})
-    if "csv" in data_raw:  # shorthand (docs/guides/configuration.md): {csv: path.csv, target: y}
-        data_raw.setdefault("name", "csv")
-        data_raw["path"] = data_raw.pop("csv")
+    data_raw = raw.get("data") or {}
+    data_raw = expand_csv_shorthand(data_raw) if isinstance(data_raw, Mapping) else data_raw
     base = Config(
         study=_build_section("study", raw.get("study")),
         data=_build_section("data", data_raw),

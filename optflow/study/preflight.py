@@ -6,7 +6,7 @@ from __future__ import annotations
 from optflow.config import Config
 from optflow.config.consistency import check_task
 from optflow.config.names import search_entry
-from optflow.data import Dataset
+from optflow.data import CLASSIFICATION, LANGUAGE_MODELING, Dataset
 from optflow.errors import UsageError
 from optflow.models import build_model
 from optflow.training import check_device, check_precision
@@ -33,15 +33,17 @@ def check_model(config: Config, data: Dataset) -> None:
     """The network, built with the config's own params (and each searched model kind), answers two validation
     rows with one output row each: a factory's wrong return type or shape, or a CNN on tables, is the user's
     error, said before any trial runs."""
+    # The task's own loss takes one output shape; a user's loss or training loop may take another.
+    fixed_shape = not (config.training.loss or config.objective.function)
     if config.model.factory:
-        _answers(build_model(config, data.spec), data)
+        _answers(build_model(config, data.spec), data, fixed_shape)
         return
     kinds = search_entry(config, "model.kind")
     for kind in kinds.choices if kinds else (config.model.kind,):
-        _answers(build_model(config.with_params({"model.kind": kind}), data.spec), data)
+        _answers(build_model(config.with_params({"model.kind": kind}), data.spec), data, fixed_shape)
 
 
-def _answers(model, data: Dataset) -> None:
+def _answers(model, data: Dataset, fixed_shape: bool) -> None:
     import torch
 
     try:
@@ -55,6 +57,31 @@ def _answers(model, data: Dataset) -> None:
     if not isinstance(output, torch.Tensor) or output.shape[0] != min(2, len(data.x_val)):
         got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise UsageError(f"model.factory must build a network that returns one output row per input row; got {got}")
+    tails = _output_tails(data)
+    if fixed_shape and tuple(output.shape[1:]) not in tails:
+        shapes = " or ".join(f"(rows, {', '.join(map(str, tail))})" if tail else "(rows,)" for tail in tails)
+        raise UsageError(
+            f"model.factory must build a network whose output is {shapes} for {_outputs_named(data)}; "
+            f"got {tuple(output.shape)}"
+        )
+
+
+def _output_tails(data: Dataset) -> list[tuple[int, ...]]:
+    """The shapes of one row's output that the task's loss takes: a score per class, one number for regression
+    (the loss squeezes a last axis of 1), a score per vocabulary entry at each position of the target."""
+    if data.task == CLASSIFICATION:
+        return [(data.n_outputs,)]
+    if data.task == LANGUAGE_MODELING:
+        return [(*data.y_val.shape[1:], data.n_outputs)]
+    return [(1,), ()]
+
+
+def _outputs_named(data: Dataset) -> str:
+    if data.task == CLASSIFICATION:
+        return f"{data.n_outputs} classes"
+    if data.task == LANGUAGE_MODELING:
+        return f"a vocabulary of {data.n_outputs} at each position"
+    return "regression"
 
 
 def check_criteria(config: Config, data: Dataset) -> None:
