@@ -203,7 +203,7 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
         return EXIT_INTERRUPTED
     name = result.study_name
     if result.already_spent:
-        print(f"study {name!r} has {result.n_trials} of {result.budget} trials; raise --n-trials to run more")
+        print(f"study {name!r} has {result.n_used} of {result.budget} trials; raise --n-trials to run more")
         if config.study.register_model and result.model_uri:
             print(f"best model {result.model_uri} is registered as {config.study.register_model!r}")
         return EXIT_OK
