@@ -196,7 +196,9 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
     except KeyboardInterrupt:
         stopped = options.reporter.interrupted
         if stopped:
-            what = f"trial {', '.join(map(str, stopped))} ended as KILLED and runs again when the command is rerun"
+            runs = " (its MLflow run ended KILLED)" if options.tracking else ""  # --no-tracking made no runs
+            trials = ", ".join(map(str, stopped))
+            what = f"trial {trials} was interrupted{runs} and runs again when the command is rerun"
         else:
             what = "no trial of this process was running; rerun the command to finish the study"
         print(f"optflow: interrupted; {what}", file=sys.stderr)
@@ -331,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"optflow: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        if args.command == "train":
+        if args.command == "train" and not args.no_tracking:
             print("optflow: interrupted; the training run was ended as KILLED", file=sys.stderr)
         elif args.command != "dashboard":
             print("optflow: interrupted", file=sys.stderr)
