@@ -196,14 +196,16 @@ def _tune(args: argparse.Namespace, config: Config) -> int:
     except KeyboardInterrupt:
         stopped = options.reporter.interrupted
         if stopped:
-            what = f"trial {', '.join(map(str, stopped))} ended as KILLED and runs again when the command is rerun"
+            runs = " (its MLflow run ended KILLED)" if options.tracking else ""  # --no-tracking made no runs
+            trials = ", ".join(map(str, stopped))
+            what = f"trial {trials} was interrupted{runs} and runs again when the command is rerun"
         else:
             what = "no trial of this process was running; rerun the command to finish the study"
         print(f"optflow: interrupted; {what}", file=sys.stderr)
         return EXIT_INTERRUPTED
     name = result.study_name
     if result.already_spent:
-        print(f"study {name!r} has {result.n_trials} of {result.budget} trials; raise --n-trials to run more")
+        print(f"study {name!r} has {result.n_used} of {result.budget} trials; raise --n-trials to run more")
         if config.study.register_model and result.model_uri:
             print(f"best model {result.model_uri} is registered as {config.study.register_model!r}")
         return EXIT_OK
@@ -331,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"optflow: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        if args.command == "train":
+        if args.command == "train" and not args.no_tracking:
             print("optflow: interrupted; the training run was ended as KILLED", file=sys.stderr)
         elif args.command != "dashboard":
             print("optflow: interrupted", file=sys.stderr)

@@ -18,7 +18,10 @@ def printed_summary(result: StudyResult, metric: str) -> str:
     best = "none" if result.best_value is None else f"{result.best_value:.6g}"
     counts = [f"{result.n_complete} complete"]
     counts += [f"{n} {what}" for n, what in ((result.n_pruned, "pruned"), (result.n_failed, "failed")) if n]
-    lines = [f"study {result.study_name}: {', '.join(counts)} of {result.n_trials} trials; best {metric} = {best}"]
+    # Of the trials that spend the budget: an interrupted trial is run again, so counting every stored trial
+    # would say "6 complete of 7 trials" for a budget of 6.
+    rerun = f" ({result.n_rerun} interrupted trial{'s' * (result.n_rerun > 1)} run again)" if result.n_rerun else ""
+    lines = [f"study {result.study_name}: {', '.join(counts)} of {result.n_used} trials{rerun}; best {metric} = {best}"]
     if result.pareto:
         lines += [f"Pareto front ({len(result.pareto)} trials):", trials_table(result.pareto, result.objectives)]
     elif result.top_trials:

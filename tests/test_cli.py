@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 from conftest import count_rows
 
 from optflow.cli import main
-from optflow.errors import EXIT_NO_RESULT
+from optflow.errors import EXIT_INTERRUPTED, EXIT_NO_RESULT
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = str(ROOT / "configs" / "digits.yaml")
@@ -108,3 +109,26 @@ def test_without_a_terminal_there_is_a_line_per_trial_and_no_bar(workdir, capsys
     assert code == 0
     assert "trial/s" not in captured.err and "3/3" not in captured.err and "%|" not in captured.err
     assert [line.split()[:2] for line in captured.out.splitlines()[:3]] == [["trial", str(n)] for n in range(3)]
+
+
+def _interrupted_while_trial_2_runs(config, options):
+    options.reporter.interrupted.append(2)  # as the reporter hears of a trial Ctrl-C stopped
+    raise KeyboardInterrupt
+
+
+def _interrupted_while_training(config, options, on_epoch=None):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("tracking", [True, False])
+def test_an_interrupt_speaks_of_mlflow_runs_only_when_there_are_some(workdir, capsys, monkeypatch, tracking):
+    monkeypatch.setattr("optflow.study.study.run_study", _interrupted_while_trial_2_runs)
+    monkeypatch.setattr("optflow.study.single_run.run_training", _interrupted_while_training)
+    flags = [] if tracking else ["--no-tracking"]
+    assert main(["tune", "--config", DIGITS, *flags]) == EXIT_INTERRUPTED
+    tune = capsys.readouterr().err
+    assert main(["train", "--config", DIGITS, *flags]) == EXIT_INTERRUPTED
+    train = capsys.readouterr().err
+    assert "trial 2" in tune and "rerun" in tune
+    assert ("KILLED" in tune) is tracking and ("KILLED" in train) is tracking
+    assert ("run" in train.replace("rerun", "")) is tracking

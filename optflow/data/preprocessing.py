@@ -8,6 +8,7 @@ labels or target units. It needs only numpy and pandas, so a served model loads 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,9 +65,22 @@ class TablePreprocessing:
         """Encoded but not standardised values, float64 (one-hot text; an unseen value encodes as all zeros)."""
         frame = self.frame(rows)
         parts = [frame[list(self.numeric)].to_numpy(dtype=np.float64)]
+        unseen: dict[str, list[str]] = {}
         for column, values in self.categories.items():
-            text = frame[column].astype(str).to_numpy()[:, None]
-            parts.append((text == np.asarray(values, dtype=str)[None, :]).astype(np.float64))
+            text = frame[column].astype(str).to_numpy()
+            known = np.asarray(values, dtype=str)
+            parts.append((text[:, None] == known[None, :]).astype(np.float64))
+            new = sorted(map(str, set(text) - set(known)))
+            if new:
+                unseen[column] = new
+        if unseen:
+            # Said as scikit-learn's OneHotEncoder(handle_unknown="warn") says it: the prediction is still made.
+            found = "; ".join(f"{column!r}: {values}" for column, values in unseen.items())
+            warnings.warn(
+                f"Found categories the model never saw in training ({found}); they are encoded as all zeros",
+                UserWarning,
+                stacklevel=3,
+            )
         return np.concatenate(parts, axis=1)
 
     def encode(self, rows: Any) -> np.ndarray:

@@ -25,7 +25,7 @@ class StudyResult:
     """What a finished session of a study gives back to its caller."""
 
     study_name: str
-    n_trials: int
+    n_trials: int  # every trial the storage holds, those run again after an interrupt included
     n_complete: int
     best_value: float | None
     best_params: dict[str, Any]
@@ -37,6 +37,8 @@ class StudyResult:
     budget: int = 0  # trials the study runs in all
     n_pruned: int = 0
     n_failed: int = 0  # failed by themselves (diverged, errors), not lost to an interrupt
+    n_used: int = 0  # trials that count against the budget (`trials_used`)
+    n_rerun: int = 0  # trials interrupted or lost to a dead worker: they spent nothing and were run again
     already_spent: bool = False  # the budget was spent before this session: it ran nothing
     unlogged_runs: int = 0  # this session's trials whose MLflow runs could not be (completely) logged
     model_uri: str | None = None  # the best model (`models:/m-...`), when one was logged and could be found
@@ -79,6 +81,7 @@ def study_result(
     trials = study_trials(study)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     failed = [t for t in trials if t.state == TrialState.FAIL and ATTR_FAIL_REASON in t.user_attrs]
+    used = trials_used(trials)
     best = best_trial(study)
     several = config.study.multi_objective
     return StudyResult(
@@ -91,10 +94,12 @@ def study_result(
         tracking_uri=mask_password(tracking_uri) if tracking_uri else None,
         seconds_per_trial=sum(seconds) / max(1, len(seconds)),
         top_trials=[(t.number, first_value(t), dict(t.params)) for t in ranked(study) if is_feasible(t)][:TOP_TRIALS],
-        budget_spent=trials_used(trials) >= budget(config) and not in_flight(trials),
+        budget_spent=used >= budget(config) and not in_flight(trials),
         budget=budget(config),
         n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
         n_failed=len(failed),
+        n_used=used,
+        n_rerun=len(trials) - used,
         experiment_id=experiment_id,
         storage=mask_password(config.study.storage),
         artifact_dir=str(directory),

@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -156,10 +157,19 @@ def dataset_input(name: str, features: Any, targets: Any, source: str, context: 
     `source` is a file path (a CSV) or a description of the code that made the data (bundled, synthetic).
     """
     from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.numpy_dataset import from_numpy
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    origin = source if os.path.isfile(source) else CodeDatasetSource(tags={"loader": source})
+    if os.path.isfile(source):
+        # MLflow registers its local-file source twice (for the "" and "file" URI schemes), so resolving any path
+        # warns that it "can be interpreted in multiple ways" although both readings are the same source; the
+        # class is made at import time and cannot be named, so only that warning is silenced, only here.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
+            origin = resolve_dataset_source(source)
+    else:
+        origin = CodeDatasetSource(tags={"loader": source})
     fields = from_numpy(features, targets=targets, name=name, source=origin).to_dict()
     # The run input as `mlflow.log_input` makes it, by run id rather than from the thread's active run.
     entity = Dataset(
