@@ -52,3 +52,33 @@ def sum_of(params: dict, optimizer_value: dict) -> float:
 def test_seeded_samplers_are_reproducible(name):
     assert sampled_params(name, seed=3) == sampled_params(name, seed=3)
     assert sampled_params(name, seed=3) != sampled_params(name, seed=4)
+
+
+def _hyperband_params(sampler_name: str, n_trials: int = 60) -> list[dict]:
+    """The params each trial of a Hyperband-pruned study drew, on a curve that improves with each step."""
+    config = build_config({"search": {"lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True},
+                                      "dropout": {"type": "float", "low": 0.0, "high": 0.6}}})  # fmt: skip
+    sampler = make_sampler(sampler_name, 0, config.search)
+    pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=9, reduction_factor=3)
+    study = optuna.create_study(sampler=sampler, pruner=pruner)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, config)
+        for step in range(9):
+            value = (params["lr"] - 0.05) ** 2 + params["dropout"] / 10 + 1.0 / (step + 1)
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return value
+
+    study.optimize(objective, n_trials=n_trials)
+    return [t.params for t in study.trials]
+
+
+def test_gp_inside_hyperband_brackets_learns_from_pruned_trials_and_leaves_random_search():
+    """Optuna's Hyperband shows a sampler only its bracket's trials, few of which complete: the GP counted complete
+    trials alone for its random start, so it drew exactly random search's params for ever."""
+    gp, random = _hyperband_params("gp"), _hyperband_params("random")
+    # each of the 3 brackets sees a third of the trials: by trial 30 each has its 10 startup observations
+    same = sum(a == b for a, b in zip(gp[30:], random[30:], strict=True))
+    assert same <= 10, f"{same} of the last 30 trials drew random search's params"

@@ -115,7 +115,10 @@ class GPSampler(BaseSampler):
             return {}
         trials = study.get_trials(deepcopy=False)
         observed = gather(trials, search_space, study.directions, self._consider_pruned_trials)
-        if len([t for t in trials if t.state == TrialState.COMPLETE]) < self._n_startup_trials or not observed:
+        # The random start ends once enough trials have said something of the objective, pruned ones included:
+        # inside a Hyperband bracket (which shows the sampler only its own trials) few trials complete, and counting
+        # complete ones alone kept the GP in its random start for ever (tests/search/test_samplers.py).
+        if not observed or sum(not failed for failed in observed.failed) < self._n_startup_trials:
             return {}
         # The space's shape comes from trials that ran to the end: a failed one may have stopped before asking
         # for some params, which would look like a conditional space that is not there.
