@@ -7,6 +7,7 @@ when first needed, so that importing the config pulls in neither torch nor optun
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -36,6 +37,15 @@ class Rule:
             return self.convert(value)
         except (TypeError, ValueError):
             raise UsageError(f"{where} must be {self.describe()}; got {value!r}") from None
+
+
+SUGGEST_CUTOFF = 0.6  # difflib's default: `epoch` finds `epochs`, `lr` does not find `l1` and `l2` at once
+
+
+def did_you_mean(given: str, known: Iterable[str]) -> str:
+    """`did you mean 'epochs'? ` when a known name is close to `given` (difflib's ratio), else an empty string."""
+    close = difflib.get_close_matches(str(given), [str(name) for name in known], n=1, cutoff=SUGGEST_CUTOFF)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def _interval(low: float | None, high: float | None, closed: str) -> str:
