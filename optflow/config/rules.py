@@ -60,6 +60,8 @@ def number(kind: type, low: float | None = None, high: float | None = None, clos
     """A float or int within an interval (`closed` is one of both, left, right, neither)."""
 
     def convert(value: Any) -> Any:
+        if kind is float and isinstance(value, str):
+            value = float(value)  # YAML 1.1 reads `1e-4` (no dot) as a string: take the number the user wrote
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError
         if kind is int:
