@@ -19,7 +19,7 @@ from optflow.contract import ATTR_RUN_ID
 from optflow.data import Dataset, load_dataset
 from optflow.records import BestSoFar
 from optflow.search.optuna_private import set_study_system_attr
-from optflow.search.pruners import make_pruner
+from optflow.search.pruners import idle_pruner, make_pruner
 from optflow.search.ranking import best_trial, first_value, is_feasible, ranked
 from optflow.search.samplers import make_sampler
 from optflow.study.budget import budget, in_flight, spends_budget, study_trials, trials_used
@@ -130,6 +130,8 @@ def run_study(
             f"study.pruner {config.study.pruner} is off: Optuna defines pruning for one objective, and this study "
             f"has {len(config.study.directions)}"
         )
+    elif idle := idle_pruner(config.study.pruner, max_epochs(config)):
+        options.reporter.notice(idle)
     status, if_changed, study, result = "FAILED", False, None, None
     try:
         _quiet_optuna()
