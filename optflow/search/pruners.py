@@ -42,8 +42,9 @@ def idle_pruner(name: str, max_epochs: MaxEpochs) -> str | None:
     other = (
         " or sha (it first prunes after 2 epochs)" if name == "median" and max_epochs >= EPOCHS_TO_PRUNE["sha"] else ""
     )
+    epochs = f"{max_epochs} epoch{'s' if max_epochs != 1 else ''}"
     return (
-        f"study.pruner {name} cannot prune with {max_epochs} epochs: it first stops a trial after epoch {needed}; "
+        f"study.pruner {name} cannot prune with {epochs}: it first stops a trial after epoch {needed}; "
         f"set training.epochs to {needed} or more, or study.pruner none{other}"
     )
 

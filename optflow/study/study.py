@@ -130,8 +130,6 @@ def run_study(
             f"study.pruner {config.study.pruner} is off: Optuna defines pruning for one objective, and this study "
             f"has {len(config.study.directions)}"
         )
-    elif idle := idle_pruner(config.study.pruner, max_epochs(config)):
-        options.reporter.notice(idle)
     status, if_changed, study, result = "FAILED", False, None, None
     try:
         _quiet_optuna()
@@ -139,6 +137,9 @@ def run_study(
             storage = open_storage(config.study.storage)
             tracker.ready()  # a tracking store that cannot be used: refused before the study is made
             directory = checkpoint_dir(config)  # and an artifact store it cannot write
+        idle = idle_pruner(effective_pruner(config), max_epochs(config))
+        if idle:  # said once the input is known good, so that a refusal stays one line
+            options.reporter.notice(idle)
         with lock.held():
             study = open_study(config, storage)
             session = _join(study, config, data, tracker, directory)
