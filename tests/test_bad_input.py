@@ -247,3 +247,58 @@ def test_a_read_only_directory_is_refused_in_one_line(workdir, readonly_dir, pla
     expected = "study.storage must be in a directory optflow can write to" if place == "storage" else "tracking store"
     assert expected in result.stderr
     assert count_rows(workdir / "optuna.db", "studies") == 0
+
+
+# A new user's words (issue 21, section 0): a typo, a YAML float, a pruner that cannot act, a path not found.
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--set", "training.epoch=3"], "training.epoch is not a known field; did you mean 'epochs'?"),
+        (["--set", "trainin.lr=0.1"], "trainin is not a known config section; did you mean 'training'?"),
+        (["--set", "search.lr={hihg: 1}"], "search.lr.hihg is not a known key; did you mean 'high'?"),
+        (["--set", "search.epoch={}"], "search.epoch is not a searchable field; did you mean 'epochs'?"),
+    ],
+)
+def test_a_typo_gets_did_you_mean(files, capsys, argv, expected):
+    err = assert_refused(files, capsys, ["tune", "--config", DIGITS, *argv], expected)
+    assert "known" in err or "searchable:" in err, err  # the list stays
+
+
+def test_a_yaml_float_without_a_dot_is_the_number_meant(files, capsys):
+    config = files / "exp.yaml"
+    config.write_text(
+        "study: {name: exp}\ndata: {name: iris}\ntraining: {epochs: 1, lr: 1e-2}\n"
+        "search: {lr: {type: float, low: 1e-4, high: 1e-1, log: true}}\n"
+    )
+    assert yaml.safe_load(config.read_text())["training"]["lr"] == "1e-2"  # what PyYAML gives: a string
+    code = main(["tune", "--config", str(config), "--n-trials", "1", "--no-tracking", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_an_int_field_takes_no_float_string(files, capsys):
+    argv = ["tune", "--config", DIGITS, "--set", "training.epochs='1e1'"]
+    assert_refused(files, capsys, argv, "training.epochs must be an int")
+
+
+def test_a_pruner_that_cannot_act_is_said_once(workdir, capsys):
+    argv = ["tune", "--config", DIGITS, "--n-trials", "2", "--epochs", "3", "--pruner", "median", "--no-tracking"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("study.pruner median cannot prune with 3 epochs") == 1, err
+    assert "training.epochs" in err and "pruner none" in err, err
+
+
+def test_an_import_that_fails_says_where_it_looked(files, capsys):
+    err = assert_refused(
+        files, capsys, ["tune", "--config", DIGITS, "--set", "model.factory=no_such_pkg.models:build"], "looked in"
+    )
+    assert str(files) in err and "PYTHONPATH" in err, err
+
+
+@pytest.mark.parametrize("name", ["csv", "image_folder", "text"])
+def test_a_relative_path_that_fails_says_where_it_looked(files, capsys, name):
+    argv = ["tune", "--config", DIGITS, "--set", f"data.name={name}", "--set", "data.path=missing/here"]
+    err = assert_refused(files, capsys, [*argv, "--set", "data.target=y"] if name == "csv" else argv, "looked in")
+    assert str(files / "missing" / "here") in err, err

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from optflow.config.rules import Rule, number
+from optflow.config.rules import Rule, did_you_mean, number
 from optflow.config.sections import SEARCHABLE, ModelConfig, declared
 from optflow.errors import UsageError
 
@@ -172,10 +172,12 @@ def _not_searchable(config: Config, where: str) -> UsageError:
             f"{where} is not a searchable field; with objective.function a search varies the loop's params, "
             "each by its name or as objective.<name>"
         )
-    names = ", ".join(sorted(name for name in searchable(config) if "." not in name))
+    known = searchable(config)
+    names = ", ".join(sorted(name for name in known if "." not in name))
+    suggestion = did_you_mean(where.removeprefix("search.").rpartition(".when.")[2], known)
     factories = [s for s in ("model", "data") if getattr(config, s).factory and not config.own_loop]
     hint = "; a factory's param without a default: " + " or ".join(f"{s}.<name>" for s in factories)
-    return UsageError(f"{where} is not a searchable field; searchable: {names}{hint if factories else ''}")
+    return UsageError(f"{where} is not a searchable field; {suggestion}searchable: {names}{hint if factories else ''}")
 
 
 def search_entry(config: Config, field: str) -> Any:

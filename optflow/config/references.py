@@ -72,7 +72,9 @@ def resolve(where: str, reference: str, arguments: tuple[str, ...]) -> Callable[
         try:
             function = _import(module, name)
         except ImportError as error:
-            raise UsageError(f"{where} must name an importable module; got {reference!r}: {error}") from None
+            raise UsageError(
+                f"{where} must name an importable module; got {reference!r}: {error}{_looked_in(module, error)}"
+            ) from None
         except AttributeError:
             raise UsageError(f"{where} must name an attribute of module {module}; got {reference!r}") from None
     if not callable(function):
@@ -101,6 +103,15 @@ def _signature(function: Callable[..., Any]) -> str:
         return str(inspect.signature(function))
     except (TypeError, ValueError):
         return "(unknown)"
+
+
+def _looked_in(module: str, error: ImportError) -> str:
+    """Where Python looked for the user's own module (not for a package it imports in turn)."""
+    missing = getattr(error, "name", None) or ""
+    if not missing or not (module == missing or module.startswith(f"{missing}.")):
+        return ""
+    pythonpath = os.environ.get("PYTHONPATH") or "unset"
+    return f" (looked in the working directory {os.getcwd()}, PYTHONPATH ({pythonpath}) and site-packages)"
 
 
 def _project_on_path() -> None:

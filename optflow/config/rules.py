@@ -7,6 +7,7 @@ when first needed, so that importing the config pulls in neither torch nor optun
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -38,6 +39,15 @@ class Rule:
             raise UsageError(f"{where} must be {self.describe()}; got {value!r}") from None
 
 
+SUGGEST_CUTOFF = 0.6  # difflib's default: `epoch` finds `epochs`, `lr` does not find `l1` and `l2` at once
+
+
+def did_you_mean(given: str, known: Iterable[str]) -> str:
+    """`did you mean 'epochs'? ` when a known name is close to `given` (difflib's ratio), else an empty string."""
+    close = difflib.get_close_matches(str(given), [str(name) for name in known], n=1, cutoff=SUGGEST_CUTOFF)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
 def _interval(low: float | None, high: float | None, closed: str) -> str:
     left = "[" if closed in ("both", "left") and low is not None else "("
     right = "]" if closed in ("both", "right") and high is not None else ")"
@@ -50,6 +60,8 @@ def number(kind: type, low: float | None = None, high: float | None = None, clos
     """A float or int within an interval (`closed` is one of both, left, right, neither)."""
 
     def convert(value: Any) -> Any:
+        if kind is float and isinstance(value, str):
+            value = float(value)  # YAML 1.1 reads `1e-4` (no dot) as a string: take the number the user wrote
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError
         if kind is int:

@@ -16,7 +16,7 @@ from dataclasses import fields
 from typing import Any
 
 from optflow.config import names
-from optflow.config.rules import constant, number, one_of
+from optflow.config.rules import constant, did_you_mean, number, one_of
 from optflow.config.schema import Config
 from optflow.config.search_param import SearchParam
 from optflow.errors import UsageError
@@ -57,7 +57,10 @@ def _build_param(name: str, raw: Any, config: Config, place: str, searched: Mapp
     allowed = {f.name for f in fields(SearchParam)} - {"name"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
-        raise UsageError(f"{where}.{unknown[0]} is not a known key; known keys: {', '.join(sorted(allowed))}")
+        raise UsageError(
+            f"{where}.{unknown[0]} is not a known key; {did_you_mean(unknown[0], allowed)}"
+            f"known keys: {', '.join(sorted(allowed))}"
+        )
     field_rule = names.rule_of(place, name)
     kind = one_of(constant(*field_rule.search_types)).check(f"{where}.type", raw.get("type"))
     grid = tuple(field_rule.check(f"{where}.grid", v) for v in _as_list(raw.get("grid", []), f"{where}.grid"))

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from optflow.config.consistency import check_consistency, check_factories
-from optflow.config.rules import Rule
+from optflow.config.rules import Rule, did_you_mean
 from optflow.config.schema import Config
 from optflow.config.search import build_search
 from optflow.config.sections import SECTIONS
@@ -32,7 +32,10 @@ def _build_section(section: str, raw: Any) -> Any:
     rules = RULES[section]
     unknown = sorted(set(raw) - set(rules))
     if unknown:
-        raise UsageError(f"{section}.{unknown[0]} is not a known field; known fields: {', '.join(sorted(rules))}")
+        raise UsageError(
+            f"{section}.{unknown[0]} is not a known field; {did_you_mean(unknown[0], rules)}"
+            f"known fields: {', '.join(sorted(rules))}"
+        )
     values = {name: rules[name].check(f"{section}.{name}", value) for name, value in raw.items()}
     return SECTIONS[section](**values)
 
@@ -61,7 +64,10 @@ def build_config(raw: Mapping[str, Any]) -> Config:
     known = (*SECTIONS, "search")
     unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise UsageError(f"{unknown[0]} is not a known config section; known sections: {', '.join(known)}")
+        raise UsageError(
+            f"{unknown[0]} is not a known config section; {did_you_mean(unknown[0], known)}"
+            f"known sections: {', '.join(known)}"
+        )
     objective_raw = raw.get("objective")
     if isinstance(objective_raw, str):  # shorthand: `objective: my_pkg.train:run`
         objective_raw = {"function": objective_raw}

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from optflow.data.preprocessing import CLASSIFICATION, LANGUAGE_MODELING, REGRESSION
 
-__all__ = ["CLASSIFICATION", "LANGUAGE_MODELING", "REGRESSION", "DataSpec", "Dataset"]
+__all__ = ["CLASSIFICATION", "LANGUAGE_MODELING", "REGRESSION", "DataSpec", "Dataset", "looked_in"]
+
+
+def looked_in(path: Path) -> str:
+    """Where a data path that is not there was looked for, for its message: a relative path is read from the
+    working directory (not the config file's folder), so the message names both."""
+    if path.exists() or path.is_absolute():
+        return ""
+    return f" (looked in the working directory: {Path.cwd() / path}; relative paths are read from there)"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from optflow.config import DataConfig
-from optflow.data.dataset import Dataset
+from optflow.data.dataset import Dataset, looked_in
 from optflow.data.preprocessing import CLASSIFICATION, class_probabilities
 from optflow.errors import UsageError
 
@@ -76,7 +76,9 @@ def load_image_folder(config: DataConfig) -> Dataset:
 
     root = Path(config.path)
     if not root.is_dir():
-        raise UsageError(f"data.path must be a folder with one sub-folder of images per class; got {config.path!r}")
+        raise UsageError(
+            f"data.path must be a folder with one sub-folder of images per class; got {config.path!r}{looked_in(root)}"
+        )
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     files = [
         (f, label)

@@ -18,7 +18,7 @@ from sklearn import datasets as sk_datasets
 from sklearn.model_selection import train_test_split
 
 from optflow.config import DataConfig
-from optflow.data.dataset import Dataset
+from optflow.data.dataset import Dataset, looked_in
 from optflow.data.preprocessing import CLASSIFICATION, REGRESSION, fit_table, text_columns
 from optflow.errors import UsageError
 
@@ -91,7 +91,7 @@ def _synthetic_regression(config: DataConfig) -> RawData:
 def _csv(config: DataConfig) -> RawData:
     path = Path(config.path)
     if not path.is_file():
-        raise UsageError(f"data.path must be an existing CSV file; got {config.path!r}")
+        raise UsageError(f"data.path must be an existing CSV file; got {config.path!r}{looked_in(path)}")
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from optflow.config import DataConfig
-from optflow.data.dataset import Dataset
+from optflow.data.dataset import Dataset, looked_in
 from optflow.data.preprocessing import LANGUAGE_MODELING
 from optflow.errors import UsageError
 
@@ -72,7 +72,7 @@ def load_text(config: DataConfig) -> Dataset:
     """The corpus as (windows, seq_len) token ids and the same windows shifted by one character."""
     path = Path(config.path) if config.path else default_corpus()
     if not path.is_file():
-        raise UsageError(f"data.path must be a text file when data.name is text; got {config.path!r}")
+        raise UsageError(f"data.path must be a text file when data.name is text; got {config.path!r}{looked_in(path)}")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:

@@ -19,7 +19,7 @@ from optflow.contract import ATTR_RUN_ID
 from optflow.data import Dataset, load_dataset
 from optflow.records import BestSoFar
 from optflow.search.optuna_private import set_study_system_attr
-from optflow.search.pruners import make_pruner
+from optflow.search.pruners import idle_pruner, make_pruner
 from optflow.search.ranking import best_trial, first_value, is_feasible, ranked
 from optflow.search.samplers import make_sampler
 from optflow.study.budget import budget, in_flight, spends_budget, study_trials, trials_used
@@ -137,6 +137,9 @@ def run_study(
             storage = open_storage(config.study.storage)
             tracker.ready()  # a tracking store that cannot be used: refused before the study is made
             directory = checkpoint_dir(config)  # and an artifact store it cannot write
+        idle = idle_pruner(effective_pruner(config), max_epochs(config))
+        if idle:  # said once the input is known good, so that a refusal stays one line
+            options.reporter.notice(idle)
         with lock.held():
             study = open_study(config, storage)
             session = _join(study, config, data, tracker, directory)

@@ -35,7 +35,8 @@ def test_numbers_name_their_interval():
 
 
 def test_unknown_field_and_section():
-    assert config_error({"training": {"lrr": 1}}).startswith("training.lrr is not a known field; known fields: ")
+    error = config_error({"training": {"lrr": 1}})
+    assert error.startswith("training.lrr is not a known field; did you mean 'lr'? known fields: ")
     assert config_error({"trainer": {}}).startswith("trainer is not a known config section")
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import optflow
 from optflow.config import build_config
-from optflow.search.pruners import PRUNERS, make_pruner
+from optflow.search.pruners import PRUNERS, idle_pruner, make_pruner
 from optflow.study.study import max_epochs
 
 
@@ -42,3 +42,11 @@ def test_multi_fidelity_pruners_stop_trials_at_their_rungs(tmp_path, pruner):
     assert pruned
     rung_epochs = {2, 4}  # (and 10, beyond these 9-epoch trials)
     assert {len(t.intermediate_values) for t in pruned} <= rung_epochs
+
+
+IDLE = [("median", 5, True), ("median", 6, False), ("sha", 1, True), ("hyperband", 1, True), ("hyperband", 2, False)]
+
+
+@pytest.mark.parametrize(("name", "epochs", "idle"), [*IDLE, ("none", 1, False), ("median", "auto", False)])
+def test_idle_pruner_says_when_a_pruner_cannot_act(name, epochs, idle):
+    assert (idle_pruner(name, epochs) is not None) == idle
