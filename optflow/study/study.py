@@ -137,9 +137,6 @@ def run_study(
             storage = open_storage(config.study.storage)
             tracker.ready()  # a tracking store that cannot be used: refused before the study is made
             directory = checkpoint_dir(config)  # and an artifact store it cannot write
-        idle = idle_pruner(effective_pruner(config), max_epochs(config))
-        if idle:  # said once the input is known good, so that a refusal stays one line
-            options.reporter.notice(idle)
         with lock.held():
             study = open_study(config, storage)
             session = _join(study, config, data, tracker, directory)
@@ -154,6 +151,8 @@ def run_study(
             if on_ready is not None:
                 on_ready(tracker.study_run)
             stale_trial_callback(storage).on_stale = tracker.close_stale_run
+            if idle := idle_pruner(effective_pruner(config), max_epochs(config)):  # once every check has passed
+                options.reporter.notice(idle)
             seconds = _run_trials(session, config, data, tracker, lock, options)
             status = "FINISHED"
             finish_study_run(study, config, tracker, lock)
