@@ -49,7 +49,8 @@ def run_workers(config: Config, options: RunOptions) -> StudyResult:
     """Run the study on `options.workers` processes and return its result; Ctrl-C or SIGTERM stops them all.
 
     This process is worker 0. The others start once it has validated the input and created the database,
-    study, experiment and study run, so bad input fails once (exit 2) and nothing races to create them.
+    study, experiment and study run, so bad input fails once (exit 2) and nothing races to create them. One
+    function on purpose: its try/finally owns the processes it starts, so that none outlives the launch.
     """
     if options.tracking and not options.tracking_uri:
         import mlflow

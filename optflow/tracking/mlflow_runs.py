@@ -49,8 +49,7 @@ _clients: dict[str, MlflowClient] = {}
 
 
 def quiet_mlflow() -> None:
-    """MLflow's settings for a process that logs for optflow, set before its first MLflow call (not on import:
-    importing a module changes nobody's settings).
+    """MLflow's settings for a process that logs for optflow, set before its first MLflow call (not on import).
 
     MLflow prints a "View run at <tracking URL>" line whenever a run over HTTP ends: with a password in the URL
     that line shows it (tests/tracking/test_mlflow_server.py), with many trials it is noise, and it costs a
