@@ -44,6 +44,21 @@ def data_factory(**params):
     return {"factory": f"{MODULE}:load", "params": params}
 
 
+def tune_on_data(functions, capsys, name: str, code: str, search: dict, **study) -> None:
+    """Write the user's data module `<name>_pkg.py` and a config searching it, and run `optflow tune` on it."""
+    (functions / f"{name}_pkg.py").write_text(textwrap.dedent(code))
+    params = {key.split(".", 1)[1]: 40 for key in search}  # the fixed value each searched param replaces
+    config = {
+        "study": {"name": name, "sampler": "grid", "n_trials": 2, **study},
+        "data": {"factory": f"{name}_pkg:load", "params": params},
+        "training": {"epochs": 1},
+        "search": {key: {"type": "categorical", "choices": choices} for key, choices in search.items()},
+    }
+    (functions / f"{name}.yaml").write_text(yaml.safe_dump(config))
+    tracking = [] if study.get("log_models") else ["--no-tracking"]
+    assert main(["tune", "--config", f"{name}.yaml", *tracking, "--quiet"]) == 0, capsys.readouterr().err
+
+
 def test_a_factory_param_may_share_a_fields_name_when_it_is_not_searched(functions):
     """The data factory's own `seed` is no `training.seed`: only searched names must say one thing."""
     config = build_config({"data": data_factory(seed=3), "search": {"lr": FLOAT}})
@@ -222,15 +237,7 @@ def load(params):
     half = params["n_rows"] // 2
     return optflow.DataSplits((x[:half], y[:half]), (x[half:], y[half:]), task="classification")
 """
-    (functions / "rows_pkg.py").write_text(textwrap.dedent(code))
-    config = {
-        "study": {"name": "rows", "sampler": "grid", "n_trials": 2},
-        "data": {"factory": "rows_pkg:load", "params": {"n_rows": 40}},
-        "training": {"epochs": 1},
-        "search": {"data.n_rows": {"type": "categorical", "choices": [60, 80]}},
-    }
-    (functions / "rows.yaml").write_text(yaml.safe_dump(config))
-    assert main(["tune", "--config", "rows.yaml", "--no-tracking", "--quiet"]) == 0, capsys.readouterr().err
+    tune_on_data(functions, capsys, "rows", code, {"data.n_rows": [60, 80]})
     import rows_pkg
 
     assert sorted(set(rows_pkg.loaded) - {40}) == [60, 80]
@@ -290,15 +297,7 @@ def load(params):
     half = params["n_rows"] // 2
     return optflow.DataSplits((x[:half], y[:half]), (x[half:], y[half:]), task="classification")
 """
-    (functions / "unlucky_pkg.py").write_text(textwrap.dedent(code))
-    config = {
-        "study": {"name": "unlucky", "sampler": "grid", "n_trials": 2},
-        "data": {"factory": "unlucky_pkg:load", "params": {"n_rows": 40}},
-        "training": {"epochs": 1},
-        "search": {"data.n_rows": {"type": "categorical", "choices": [13, 60]}},
-    }
-    (functions / "unlucky.yaml").write_text(yaml.safe_dump(config))
-    assert main(["tune", "--config", "unlucky.yaml", "--no-tracking", "--quiet"]) == 0, capsys.readouterr().err
+    tune_on_data(functions, capsys, "unlucky", code, {"data.n_rows": [13, 60]})
     trials = {
         t.params["data.n_rows"]: t
         for t in optuna.load_study(study_name="unlucky", storage="sqlite:///optuna.db").trials
@@ -321,13 +320,5 @@ def load(params):
     y = (x[:, 0] > 0).long()
     return optflow.DataSplits((x[:40], y[:40]), (x[40:], y[40:]), task="classification")
 """
-    (functions / "wide_pkg.py").write_text(textwrap.dedent(code))
-    config = {
-        "study": {"name": "wide", "sampler": "grid", "n_trials": 2, "log_models": "all"},
-        "data": {"factory": "wide_pkg:load", "params": {"n_features": 4}},
-        "training": {"epochs": 1},
-        "search": {"data.n_features": {"type": "categorical", "choices": [3, 5]}},
-    }
-    (functions / "wide.yaml").write_text(yaml.safe_dump(config))
-    assert main(["tune", "--config", "wide.yaml", "--quiet"]) == 0, capsys.readouterr().err
+    tune_on_data(functions, capsys, "wide", code, {"data.n_features": [3, 5]}, log_models="all")
     sys.modules.pop("wide_pkg", None)
