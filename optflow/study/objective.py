@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 
 import optuna
 from torch import nn
@@ -61,9 +62,7 @@ class TrialObjective:
         trial.set_user_attr(ATTR_WORKER, WORKER_ID)
         run = self.tracker.trial_run(trial, params, config, device)
         optuna_side = OptunaTrial(trial, config, self.reporter, self.worker)
-        checkpoints = None
-        if self.checkpoints is not None:
-            checkpoints = lambda trained: self.checkpoints.for_trial(trial, trained)  # noqa: E731
+        checkpoints = partial(self.checkpoints.for_trial, trial) if self.checkpoints is not None else None
         try:
             outcome = run_trial(
                 config,
